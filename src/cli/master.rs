@@ -1,0 +1,298 @@
+//! `codexport master ...`: init, serve, link, rebuild, status.
+
+use clap::{Args, Subcommand};
+
+use crate::exit::Exit;
+use crate::follower::enrollment::JoinLink;
+use crate::master::identity::Identity;
+use crate::master::init::{InitOptions, init};
+use crate::master::publish::{PublishReport, publish};
+use crate::master::settings::MasterSettings;
+use crate::master::tokens::TokenFile;
+use crate::paths::Roots;
+
+use super::output::{OutputFormat, human_size, short, structured};
+use super::{CmdResult, Failure};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum MasterCommand {
+    /// Create the master identity and master.toml, then publish the first revision.
+    ///
+    /// Re-running keeps the key and the settings (flags given override them).
+    /// Example: codexport master init --bind 100.101.102.103
+    Init(InitArgs),
+    /// Serve the published state to followers until Ctrl-C or SIGTERM.
+    ///
+    /// Example: codexport master serve --bind 100.101.102.103
+    Serve(ServeArgs),
+    /// Mint a follower token and print the join link (the token is shown only once).
+    ///
+    /// Example: codexport master link --host 100.101.102.103 --name laptop
+    Link(LinkArgs),
+    /// Republish ~/.codex after changes (same tree, same revision).
+    Rebuild,
+    /// Show the identity, the published revision and what it contains.
+    Status(OutputArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct InitArgs {
+    /// TCP port to record in master.toml (default 17342).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to bind: this machine's Tailscale IP, or 127.0.0.1 (the default).
+    #[arg(long)]
+    bind: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ServeArgs {
+    /// Port to listen on (default: master.toml; 0 picks a free port).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to bind (default: master.toml).
+    #[arg(long)]
+    bind: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct LinkArgs {
+    /// Host name or address followers use to reach this master (e.g. its Tailscale IP).
+    #[arg(long)]
+    host: String,
+    /// Port followers connect to (default: master.toml).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Follower name (default: follower-N). Linking a name again replaces its token.
+    #[arg(long)]
+    name: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+pub(super) fn run(cmd: MasterCommand, roots: &Roots) -> CmdResult {
+    match cmd {
+        MasterCommand::Init(args) => {
+            let report = init(
+                roots,
+                &InitOptions {
+                    port: args.port,
+                    bind: args.bind,
+                },
+            )?;
+            println!(
+                "{} master identity {}",
+                if report.created_key { "created" } else { "kept" },
+                report.fingerprint
+            );
+            println!(
+                "settings: {} (bind {}:{})",
+                roots.master_dir().join("master.toml").display(),
+                report.settings.bind,
+                report.settings.port
+            );
+            print_publish(&report.publish);
+            println!("next: codexport master link --host <address followers use>; then codexport master serve");
+            Ok(Exit::Ok)
+        }
+        MasterCommand::Rebuild => {
+            let report = publish(roots)?;
+            print_publish(&report);
+            Ok(Exit::Ok)
+        }
+        MasterCommand::Serve(args) => serve(args, roots),
+        MasterCommand::Link(args) => link(args, roots),
+        MasterCommand::Status(args) => status(args, roots),
+    }
+}
+
+fn print_publish(report: &PublishReport) {
+    let verb = if report.changed { "published" } else { "unchanged" };
+    println!(
+        "{verb} revision {} ({} files, {}, {} MCP servers)",
+        short(&report.revision),
+        report.files,
+        human_size(report.bytes),
+        report.mcp_servers
+    );
+    for s in &report.scan.symlinks {
+        println!("  skipped symlink {s} (symlinks are not followed; replace it with the file to publish it)");
+    }
+    for s in &report.scan.special_skipped {
+        println!("  skipped {s} (not a regular file)");
+    }
+    if !report.scan.runtime_skipped.is_empty() {
+        println!("  left out runtime state: {}", report.scan.runtime_skipped.join(", "));
+    }
+    if !report.scan.not_included.is_empty() {
+        println!(
+            "  not included (add to `include` in master.toml to publish): {}",
+            report.scan.not_included.join(", ")
+        );
+    }
+}
+
+fn serve(args: ServeArgs, roots: &Roots) -> CmdResult {
+    let dir = roots.master_dir();
+    let settings = MasterSettings::load(&dir)?;
+    let bind = args.bind.unwrap_or(settings.bind);
+    let port = args.port.unwrap_or(settings.port);
+    let addr = if bind.contains(':') && !bind.starts_with('[') {
+        format!("[{bind}]:{port}")
+    } else {
+        format!("{bind}:{port}")
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = crate::master::serve::bind(&addr).await?;
+        let local = listener.local_addr()?;
+        if bind == "0.0.0.0" || bind == "::" {
+            eprintln!("warning: listening on every interface; bind to the Tailscale address instead");
+        }
+        println!("serving http://{local} (Ctrl-C to stop)");
+        crate::master::serve::serve(dir, listener, shutdown_signal()).await?;
+        eprintln!("stopped");
+        Ok::<_, Failure>(Exit::Ok)
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn link(args: LinkArgs, roots: &Roots) -> CmdResult {
+    let dir = roots.master_dir();
+    let identity = Identity::load(&dir)?;
+    let settings = MasterSettings::load(&dir)?;
+    let port = args.port.unwrap_or(settings.port);
+    let mut tokens = TokenFile::load(&dir)?;
+    let name = args.name.unwrap_or_else(|| tokens.next_default_name());
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!("follower name {name:?} is not valid"),
+            Some("use letters, digits, '-', '_' or '.', at most 64".into()),
+        ));
+    }
+    let token = tokens.mint(&name)?;
+    tokens.save(&dir)?;
+    let fingerprint = identity.fingerprint();
+    let join_link = JoinLink::to_link(&args.host, port, &fingerprint, &token);
+    let host = if args.host.contains(':') {
+        format!("[{}]", args.host)
+    } else {
+        args.host.clone()
+    };
+    let command =
+        format!("codexport follower join --master http://{host}:{port} --fingerprint {fingerprint} --token {token}");
+    match args.output {
+        OutputFormat::Text => {
+            println!("join link for {name} (shown once; it grants read access to this master's ~/.codex):");
+            println!("  {join_link}");
+            println!("or run on the follower:");
+            println!("  {command}");
+        }
+        format => print!(
+            "{}",
+            structured(
+                &serde_json::json!({"name": name, "joinLink": join_link, "command": command}),
+                format
+            )
+        ),
+    }
+    Ok(Exit::Ok)
+}
+
+fn status(args: OutputArgs, roots: &Roots) -> CmdResult {
+    let dir = roots.master_dir();
+    let identity = Identity::load(&dir)?;
+    let settings = MasterSettings::load(&dir)?;
+    let doc = fs_err::read(dir.join(crate::master::publish::STATE_FILE))
+        .ok()
+        .and_then(|b| serde_yaml::from_slice::<crate::model::DesiredState>(&b).ok())
+        .ok_or_else(|| {
+            Failure::new(
+                Exit::Usage,
+                "nothing published yet",
+                Some("run `codexport master rebuild`".into()),
+            )
+        })?;
+    let followers = TokenFile::load(&dir)?
+        .followers
+        .into_iter()
+        .filter(|f| !f.revoked)
+        .map(|f| f.name)
+        .collect::<Vec<_>>();
+    let servers: Vec<serde_json::Value> = doc
+        .spec
+        .mcp_servers
+        .iter()
+        .map(|(name, s)| serde_json::json!({"name": name, "transport": s.transport, "command": s.definition.get("command"), "url": s.definition.get("url")}))
+        .collect();
+    let value = serde_json::json!({
+        "role": "master",
+        "fingerprint": identity.fingerprint(),
+        "bind": settings.bind,
+        "port": settings.port,
+        "revision": doc.metadata.revision,
+        "generatedAt": doc.metadata.generated_at,
+        "files": doc.spec.files.len() + usize::from(doc.spec.config.is_some()) + usize::from(doc.spec.hooks.is_some()),
+        "mcpServers": servers,
+        "followers": followers,
+    });
+    match args.output {
+        OutputFormat::Text => {
+            println!("role:        master");
+            println!("fingerprint: {}", identity.fingerprint());
+            println!("listen:      {}:{}", settings.bind, settings.port);
+            println!(
+                "revision:    {} (published {})",
+                short(&doc.metadata.revision),
+                doc.metadata.generated_at
+            );
+            println!("files:       {}", value["files"]);
+            println!(
+                "followers:   {}",
+                if followers.is_empty() {
+                    "none yet".to_string()
+                } else {
+                    followers.join(", ")
+                }
+            );
+            for (name, s) in &doc.spec.mcp_servers {
+                let target = s
+                    .definition
+                    .get("url")
+                    .or_else(|| s.definition.get("command"))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?");
+                println!("mcp server:  {name} ({:?}: {target})", s.transport);
+            }
+        }
+        format => print!("{}", structured(&value, format)),
+    }
+    Ok(Exit::Ok)
+}

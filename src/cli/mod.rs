@@ -1,0 +1,161 @@
+//! Command-line interface: clap types, one module per command group, output rendering.
+//!
+//! Clap types stay here; each command resolves them into plain values before calling the
+//! library. Errors print as one `error:` line plus a `hint:` line, never as Rust debug output.
+
+mod apply;
+mod demo;
+mod follower;
+mod master;
+mod output;
+mod plan;
+mod status;
+mod sync;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::{Exit, ExitStatus};
+
+pub use output::OutputFormat;
+
+const AFTER_HELP: &str = "\
+Quick start:
+  on the master:    codexport master init && codexport master link --host <tailscale-ip>
+                    codexport master serve
+  on a follower:    codexport follower join 'codexport://join?...' --apply
+  any time:         codexport plan; codexport reconcile; codexport status
+  try it locally:   codexport demo
+
+Exit codes: 0 ok, 1 error, 2 plan has changes (--detailed-exitcode), 3 drift or conflict,
+4 usage or bad configuration, 5 trust failure, 6 master unreachable, 7 apply rolled back.";
+
+/// Keep many machines on one carefully tuned Codex CLI setup.
+#[derive(Debug, Parser)]
+#[command(name = "codexport", version, about, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Master side: publish this machine's ~/.codex and serve it to followers.
+    #[command(subcommand)]
+    Master(master::MasterCommand),
+    /// Follower side: join a master.
+    #[command(subcommand)]
+    Follower(follower::FollowerCommand),
+    /// Fetch, verify and stage the master's latest revision (nothing under ~/.codex changes).
+    Sync(sync::SyncArgs),
+    /// Show what a reconcile would change under ~/.codex.
+    Plan(plan::PlanArgs),
+    /// Apply the staged revision to ~/.codex (backups first, rollback on failure).
+    Apply(apply::ApplyArgs),
+    /// Sync, then apply: converge ~/.codex to the master's latest revision.
+    Reconcile(apply::ReconcileArgs),
+    /// Role, master, pinned fingerprint, applied/staged/remote revisions, reachability.
+    Status(status::StatusArgs),
+    /// Run master and follower on loopback with the bundled example (temp dirs only).
+    Demo(demo::DemoArgs),
+}
+
+/// An error ready to print: message, optional hint and exit code.
+#[derive(Debug)]
+pub struct Failure {
+    exit: Exit,
+    message: String,
+    hint: Option<String>,
+}
+
+impl<E: ExitStatus + std::error::Error> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let mut message = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !message.contains(&text) {
+                message = format!("{message}: {text}");
+            }
+            source = s.source();
+        }
+        Failure {
+            exit: e.exit(),
+            message,
+            hint: e.hint(),
+        }
+    }
+}
+
+impl Failure {
+    /// A failure with an explicit exit code and hint.
+    pub fn new(exit: Exit, message: impl Into<String>, hint: Option<String>) -> Self {
+        Failure {
+            exit,
+            message: message.into(),
+            hint,
+        }
+    }
+}
+
+impl ExitStatus for std::io::Error {
+    fn exit(&self) -> Exit {
+        Exit::Error
+    }
+}
+
+/// What a command returns: the exit code on success, a [`Failure`] otherwise.
+pub type CmdResult = Result<Exit, Failure>;
+
+/// Parse the process arguments, run, print any error; returns the process exit code.
+pub fn main() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Exit::Ok.code(),
+                _ => Exit::Usage.code(),
+            };
+        }
+    };
+    match run(cli) {
+        Ok(exit) => exit.code(),
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            if let Some(h) = f.hint {
+                eprintln!("hint: {h}");
+            }
+            f.exit.code()
+        }
+    }
+}
+
+fn run(cli: Cli) -> CmdResult {
+    match cli.command {
+        Command::Demo(args) => demo::run(args),
+        command => {
+            let roots = crate::paths::Roots::from_env()?;
+            match command {
+                Command::Master(cmd) => master::run(cmd, &roots),
+                Command::Follower(cmd) => follower::run(cmd, &roots),
+                Command::Sync(args) => sync::run(args, &roots),
+                Command::Plan(args) => plan::run(args, &roots),
+                Command::Apply(args) => apply::run_apply(args, &roots),
+                Command::Reconcile(args) => apply::run_reconcile(args, &roots),
+                Command::Status(args) => status::run(args, &roots),
+                Command::Demo(_) => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,136 @@
+//! Output formats and the plan renderers (text like terraform, JSON, YAML): one plan model,
+//! several printers.
+
+use crate::reconcile::plan::{Action, Plan, StepKind};
+
+/// `--output` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// JSON for scripts.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// Serialize `value` as pretty JSON or YAML.
+pub fn structured<T: serde::Serialize>(value: &T, format: OutputFormat) -> String {
+    match format {
+        OutputFormat::Yaml => serde_yaml::to_string(value).unwrap_or_default(),
+        _ => serde_json::to_string_pretty(value).unwrap_or_default() + "\n",
+    }
+}
+
+/// Human-readable size: `812 B`, `1.2 KiB`, `3.4 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Render a plan as terraform-like text: `+` create, `~` update, `-` delete, then a summary.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let changes: Vec<_> = plan.steps.iter().filter(|s| s.action != Action::Noop).collect();
+    if changes.is_empty() {
+        out.push_str(&format!(
+            "No changes. ~/.codex matches revision {}.\n",
+            short(&plan.revision)
+        ));
+        return out;
+    }
+    out.push_str(&format!(
+        "codexport will converge ~/.codex to revision {}",
+        short(&plan.revision)
+    ));
+    match &plan.applied_revision {
+        Some(r) if r != &plan.revision => out.push_str(&format!(" (applied now: {})", short(r))),
+        _ => {}
+    }
+    out.push_str(":\n\n");
+    let mut changes = changes;
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    let width = changes
+        .iter()
+        .map(|s| s.path.len() + usize::from(s.kind == StepKind::EnsureDir))
+        .max()
+        .unwrap_or(0);
+    for step in changes {
+        let sign = match step.action {
+            Action::Create => '+',
+            Action::Update => '~',
+            Action::Delete => '-',
+            Action::Noop => ' ',
+        };
+        let path = if step.kind == StepKind::EnsureDir {
+            format!("{}/", step.path)
+        } else {
+            step.path.clone()
+        };
+        let detail = detail(step);
+        let line = format!("  {sign} {path:<width$}  {detail}");
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    let s = &plan.summary;
+    out.push_str(&format!(
+        "\nPlan: {} to create, {} to update, {} to delete.\n",
+        s.create, s.update, s.delete
+    ));
+    out
+}
+
+fn detail(step: &crate::reconcile::plan::PlanStep) -> String {
+    let mut parts = Vec::new();
+    if let Some(class) = step.class {
+        parts.push(class.as_str().to_string());
+    }
+    if step.sensitive {
+        parts.push("(sensitive)".into());
+    } else {
+        match (step.size_before, step.size_after) {
+            (Some(a), Some(b)) if step.action == Action::Update => {
+                parts.push(format!("{} -> {}", human_size(a), human_size(b)))
+            }
+            (_, Some(b)) => parts.push(human_size(b)),
+            (Some(a), None) => parts.push(human_size(a)),
+            _ => {}
+        }
+    }
+    if step.action != Action::Create {
+        parts.push(step.reason.clone());
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("({})", parts.join(", "))
+    }
+}
+
+/// `sha256:abcdef123456` (the first 12 hex digits) for human output.
+pub fn short(revision: &str) -> String {
+    let hex = revision.strip_prefix("sha256:").unwrap_or(revision);
+    format!("sha256:{}", &hex[..hex.len().min(12)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(human_size(812), "812 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(3 * 1024 * 1024), "3.0 MiB");
+    }
+}

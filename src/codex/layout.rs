@@ -1,0 +1,134 @@
+//! The configuration / secret / runtime classification of `~/.codex` paths.
+//!
+//! Source: CODEX-FACTS.md "What in ~/.codex is configuration, what is runtime state" (checked
+//! against a fresh CODEX_HOME after one `codex exec` with Codex CLI 0.169.0).
+
+use crate::model::FileClass;
+
+/// What a master publishes unless `master.toml` says otherwise. An entry ending in `/` is a
+/// directory (everything below it); any other entry is one file.
+pub const DEFAULT_INCLUDE: &[&str] = &[
+    "config.toml",
+    "hooks.json",
+    "AGENTS.md",
+    "AGENTS.override.md",
+    "RTK.md",
+    "mise.toml",
+    "auth.json",
+    ".credentials.json",
+    "prompts/",
+    "rules/",
+    "skills/",
+    "skill-libraries/",
+    "hooks/",
+    "agents/",
+    "themes/",
+];
+
+/// Glob patterns excluded by default inside included directories: version-control and
+/// package-manager directories that are rebuilt where they are needed.
+pub const DEFAULT_EXCLUDE: &[&str] = &["**/.git/**", "**/node_modules/**", "**/__pycache__/**", "**/.DS_Store"];
+
+/// Top-level names Codex creates at run time. Never replicated, whatever `include` says.
+pub const RUNTIME_TOP_LEVEL: &[&str] = &[
+    "sessions",
+    "archived_sessions",
+    "session_index.jsonl",
+    "history.jsonl",
+    "log",
+    "memories",
+    "shell_snapshots",
+    "thread-writer-locks",
+    "tmp",
+    ".tmp",
+    "cache",
+    "worktrees",
+    "computer-use",
+    "version.json",
+    "models_cache.json",
+    "internal_storage.json",
+    "installation_id",
+    ".codex-global-state.json",
+    ".sandbox_migration",
+    ".personality_migration",
+    "cap_sid",
+];
+
+/// The Codex config file name.
+pub const CONFIG_TOML: &str = "config.toml";
+/// The Codex hooks file name.
+pub const HOOKS_JSON: &str = "hooks.json";
+
+/// True when `rel` (relative to CODEX_HOME, `/`-separated) is Codex runtime state: a runtime
+/// top-level name or anything below it, `plugins/cache/`, or any SQLite database file with its
+/// `-wal`/`-shm`/`-journal` companions at any depth (copying a live SQLite file corrupts it).
+pub fn is_runtime_state(rel: &str) -> bool {
+    let top = rel.split('/').next().unwrap_or(rel);
+    if RUNTIME_TOP_LEVEL.contains(&top) || rel == "plugins/cache" || rel.starts_with("plugins/cache/") {
+        return true;
+    }
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    [".sqlite", ".sqlite3", ".db"].iter().any(|ext| {
+        name.ends_with(ext)
+            || ["-wal", "-shm", "-journal"]
+                .iter()
+                .any(|suffix| name.ends_with(&format!("{ext}{suffix}")))
+    })
+}
+
+/// The class of a replicated path.
+pub fn classify(rel: &str) -> FileClass {
+    let top = rel.split('/').next().unwrap_or(rel);
+    match top {
+        "auth.json" | ".credentials.json" => FileClass::Secret,
+        "config.toml" | "hooks.json" | "agents" | "themes" => FileClass::Config,
+        "AGENTS.md" | "AGENTS.override.md" | "RTK.md" => FileClass::Instructions,
+        "skills" | "skill-libraries" => FileClass::Skill,
+        "rules" => FileClass::Rule,
+        "prompts" => FileClass::Prompt,
+        "hooks" => FileClass::HookScript,
+        _ => FileClass::Tooling,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_state_is_recognised_at_any_depth_for_sqlite() {
+        for p in [
+            "sessions/2026/x.jsonl",
+            "history.jsonl",
+            "log/codex-tui.log",
+            "state_5.sqlite",
+            "state_5.sqlite-wal",
+            "logs_2.sqlite-shm",
+            "skills/x/cache.sqlite",
+            "plugins/cache/a",
+            "version.json",
+        ] {
+            assert!(is_runtime_state(p), "{p}");
+        }
+        for p in [
+            "config.toml",
+            "skills/sessions/SKILL.md",
+            "plugins/x.toml",
+            "rules/default.rules",
+            "logbook.md",
+        ] {
+            assert!(!is_runtime_state(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn classes_follow_the_top_level_name() {
+        assert_eq!(classify("auth.json"), FileClass::Secret);
+        assert_eq!(classify(".credentials.json"), FileClass::Secret);
+        assert_eq!(classify("skills/a/scripts/x.sh"), FileClass::Skill);
+        assert_eq!(classify("hooks/notify.sh"), FileClass::HookScript);
+        assert_eq!(classify("AGENTS.md"), FileClass::Instructions);
+        assert_eq!(classify("mise.toml"), FileClass::Tooling);
+        assert_eq!(classify("agents/reviewer.toml"), FileClass::Config);
+    }
+}

@@ -1,0 +1,228 @@
+//! The follower's HTTP client for wire protocol v1 (reqwest, blocking, rustls).
+//!
+//! Every response is size-capped; every blob is verified against its hash while streaming and
+//! lands in the store only when it verified.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, Response};
+
+use crate::blobstore::BlobStore;
+use crate::model::document::MAX_DOCUMENT_BYTES;
+use crate::model::wire::{
+    APPLIED_REVISION_HEADER, FOLLOWER_HEADER, FrameError, Meta, SIGNATURE_HEADER, copy_frame_body, read_frame_header,
+};
+
+use super::FollowerError;
+
+/// Largest `/v1/meta` body accepted (bytes).
+const MAX_META_BYTES: u64 = 64 * 1024;
+
+/// A connection to one master.
+pub struct MasterClient {
+    base: String,
+    token: Option<String>,
+    follower: Option<String>,
+    applied_revision: Option<String>,
+    http: Client,
+}
+
+impl MasterClient {
+    /// A client for `base` (`http://host:port`). `token` is needed for everything but meta.
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, FollowerError> {
+        let http = Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            // In the blocking client this bounds each operation (send, each body read), not the
+            // whole transfer, so a large sync is not cut off while a stalled master is.
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("codexport/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FollowerError::Protocol {
+                url: base.into(),
+                reason: e.to_string(),
+            })?;
+        Ok(MasterClient {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            follower: None,
+            applied_revision: None,
+            http,
+        })
+    }
+
+    /// Identify this follower to the master (name and applied revision headers).
+    pub fn identify(mut self, name: &str, applied_revision: Option<String>) -> Self {
+        self.follower = Some(name.to_string());
+        self.applied_revision = applied_revision;
+        self
+    }
+
+    /// The master base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(n) = &self.follower {
+            req = req.header(FOLLOWER_HEADER, n);
+        }
+        if let Some(r) = &self.applied_revision {
+            req = req.header(APPLIED_REVISION_HEADER, r);
+        }
+        req
+    }
+
+    fn send(&self, req: reqwest::blocking::RequestBuilder, path: &str) -> Result<Response, FollowerError> {
+        let url = format!("{}{path}", self.base);
+        let resp = req.send().map_err(|e| {
+            if e.is_connect() || e.is_timeout() {
+                FollowerError::Unreachable {
+                    url: self.base.clone(),
+                    reason: root_cause(&e),
+                }
+            } else {
+                FollowerError::Protocol {
+                    url: url.clone(),
+                    reason: root_cause(&e),
+                }
+            }
+        })?;
+        match resp.status() {
+            StatusCode::NOT_FOUND if self.token.is_some() && path != "/v1/meta" => {
+                Err(FollowerError::TokenRefused { url: self.base.clone() })
+            }
+            s if s.is_success() || s == StatusCode::NOT_MODIFIED => Ok(resp),
+            s => Err(FollowerError::Protocol {
+                url,
+                reason: format!("HTTP {s}"),
+            }),
+        }
+    }
+
+    /// `GET /v1/meta`; `Ok(None)` when `if_none_match` is still current (304).
+    pub fn meta(&self, if_none_match: Option<&str>) -> Result<Option<Meta>, FollowerError> {
+        let mut req = self.request(reqwest::Method::GET, "/v1/meta");
+        if let Some(rev) = if_none_match {
+            req = req.header("if-none-match", format!("\"{rev}\""));
+        }
+        let resp = self.send(req, "/v1/meta")?;
+        if resp.status() == StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        let body = read_capped(resp, MAX_META_BYTES, &self.base)?;
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| FollowerError::Protocol {
+                url: format!("{}/v1/meta", self.base),
+                reason: e.to_string(),
+            })
+    }
+
+    /// `GET /v1/state`: the document bytes and the hex signature header.
+    pub fn state(&self) -> Result<(Vec<u8>, String), FollowerError> {
+        let resp = self.send(self.request(reqwest::Method::GET, "/v1/state"), "/v1/state")?;
+        let signature = resp
+            .headers()
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = read_capped(resp, MAX_DOCUMENT_BYTES as u64, &self.base)?;
+        let signature = signature.ok_or_else(|| FollowerError::Untrusted {
+            url: self.base.clone(),
+            reason: "the state has no signature header".into(),
+        })?;
+        Ok((body, signature))
+    }
+
+    /// `POST /v1/blobs` for `wanted` (hash -> declared size); stores each verified blob.
+    /// Returns the number of bytes received.
+    pub fn fetch_blobs(&self, wanted: &HashMap<String, u64>, store: &BlobStore) -> Result<u64, FollowerError> {
+        if wanted.is_empty() {
+            return Ok(0);
+        }
+        let mut list: Vec<&String> = wanted.keys().collect();
+        list.sort();
+        let body = serde_json::to_vec(&list).map_err(|e| FollowerError::Protocol {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        let req = self
+            .request(reqwest::Method::POST, "/v1/blobs")
+            .header("content-type", "application/json")
+            .body(body);
+        let mut resp = self.send(req, "/v1/blobs")?;
+        let untrusted = |reason: String| FollowerError::Untrusted {
+            url: self.base.clone(),
+            reason,
+        };
+        let mut received = 0u64;
+        let mut left: HashMap<&str, u64> = wanted.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        while let Some((hash, len)) = read_frame_header(&mut resp).map_err(|e| frame_error(e, &self.base))? {
+            match left.remove(hash.as_str()) {
+                Some(size) if size == len => {}
+                Some(size) => {
+                    return Err(untrusted(format!(
+                        "blob {hash} is {len} bytes, the document says {size}"
+                    )));
+                }
+                None => {
+                    return Err(untrusted(format!(
+                        "the master sent blob {hash}, which was not asked for"
+                    )));
+                }
+            }
+            let mut tmp = store.temp_file()?;
+            copy_frame_body(&mut resp, &hash, len, tmp.as_file_mut()).map_err(|e| frame_error(e, &self.base))?;
+            store.commit_temp(tmp, &hash)?;
+            received += len;
+        }
+        if let Some(missing) = left.keys().next() {
+            return Err(FollowerError::Protocol {
+                url: self.base.clone(),
+                reason: format!("the blob stream ended without {missing}"),
+            });
+        }
+        Ok(received)
+    }
+}
+
+fn frame_error(e: FrameError, base: &str) -> FollowerError {
+    match e {
+        FrameError::HashMismatch { .. } => FollowerError::Untrusted {
+            url: base.into(),
+            reason: e.to_string(),
+        },
+        FrameError::Io(io) => FollowerError::Io(io),
+        FrameError::Truncated(_) => FollowerError::Protocol {
+            url: base.into(),
+            reason: e.to_string(),
+        },
+    }
+}
+
+fn read_capped(resp: Response, cap: u64, base: &str) -> Result<Vec<u8>, FollowerError> {
+    let mut body = Vec::new();
+    resp.take(cap + 1).read_to_end(&mut body)?;
+    if body.len() as u64 > cap {
+        return Err(FollowerError::Protocol {
+            url: base.into(),
+            reason: format!("response over the {cap}-byte cap"),
+        });
+    }
+    Ok(body)
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

@@ -1,0 +1,100 @@
+//! Errors of the follower side, each mapped to its exit code (DESIGN.md "Exit codes").
+
+use std::path::PathBuf;
+
+use crate::exit::{Exit, ExitStatus};
+
+/// Why a join or sync failed. None of these leaves anything applied.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowerError {
+    /// No enrollment.toml: this machine has not joined a master.
+    #[error("this machine has not joined a master ({} is missing)", .0.display())]
+    NotEnrolled(PathBuf),
+    /// enrollment.toml exists but is not valid.
+    #[error("{}: {reason}", path.display())]
+    BadEnrollment {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The join link or the master URL is malformed.
+    #[error("invalid join link: {0}")]
+    BadLink(String),
+    /// The master could not be reached.
+    #[error("master unreachable at {url}: {reason}")]
+    Unreachable {
+        /// The URL tried.
+        url: String,
+        /// The transport error.
+        reason: String,
+    },
+    /// The master presents a key other than the pinned one.
+    #[error("master fingerprint mismatch: pinned {expected}, master at {url} presents {actual}")]
+    FingerprintMismatch {
+        /// Master URL.
+        url: String,
+        /// The pinned fingerprint (from the link or enrollment).
+        expected: String,
+        /// What the master presented.
+        actual: String,
+    },
+    /// The master refused the token (it answers 404 for a wrong, missing or revoked token).
+    #[error("the master at {url} refused this follower's token")]
+    TokenRefused {
+        /// Master URL.
+        url: String,
+    },
+    /// The document's signature does not verify against the pinned key, or it is malformed.
+    #[error("desired state from {url} refused: {reason}")]
+    Untrusted {
+        /// Master URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The master answered with an unexpected HTTP status or body.
+    #[error("unexpected answer from {url}: {reason}")]
+    Protocol {
+        /// The URL.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Nothing staged yet.
+    #[error("no desired state is staged yet")]
+    NothingStaged,
+    /// Local I/O.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl ExitStatus for FollowerError {
+    fn exit(&self) -> Exit {
+        match self {
+            FollowerError::NotEnrolled(_)
+            | FollowerError::BadEnrollment { .. }
+            | FollowerError::BadLink(_)
+            | FollowerError::NothingStaged => Exit::Usage,
+            FollowerError::Unreachable { .. } => Exit::Unreachable,
+            FollowerError::FingerprintMismatch { .. }
+            | FollowerError::TokenRefused { .. }
+            | FollowerError::Untrusted { .. } => Exit::Trust,
+            FollowerError::Protocol { .. } | FollowerError::Io(_) => Exit::Error,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            FollowerError::NotEnrolled(_) => "run `codexport follower join <link>` with a link from `codexport master link` on the master".into(),
+            FollowerError::BadLink(_) => "links look like codexport://join?host=H&port=P&fingerprint=F&token=T".into(),
+            FollowerError::Unreachable { .. } => "is `codexport master serve` running there, and is the address reachable (tailscale status)?".into(),
+            FollowerError::FingerprintMismatch { .. } => {
+                "nothing was applied. If the master's identity was rotated on purpose, re-join with a new link from `codexport master link`".into()
+            }
+            FollowerError::TokenRefused { .. } => "the token is wrong or was revoked: re-join with a new link from `codexport master link`".into(),
+            FollowerError::NothingStaged => "run `codexport sync` first".into(),
+            _ => return None,
+        })
+    }
+}

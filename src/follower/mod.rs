@@ -1,0 +1,10 @@
+//! The follower side: enrollment (join link, pins), the HTTP client, the blob store and
+//! staging, and the sync procedure (fetch + verify + stage).
+
+pub mod client;
+pub mod enrollment;
+pub mod error;
+pub mod store;
+pub mod sync;
+
+pub use error::FollowerError;

@@ -1,0 +1,69 @@
+//! The follower's store: content-addressed blobs and the staged (verified, not yet applied)
+//! document under `$CODEXPORT_HOME/store/`.
+
+use std::path::{Path, PathBuf};
+
+use crate::blobstore::BlobStore;
+use crate::master::identity::verify;
+use crate::model::DesiredState;
+
+use super::FollowerError;
+use super::enrollment::Enrollment;
+
+/// `$CODEXPORT_HOME/store`.
+pub struct FollowerStore {
+    root: PathBuf,
+}
+
+/// A staged document, verified again when loaded (the store is on disk and could be edited).
+#[derive(Debug, Clone)]
+pub struct Staged {
+    /// The parsed document.
+    pub doc: DesiredState,
+}
+
+impl FollowerStore {
+    /// The store under `codexport_home`.
+    pub fn new(codexport_home: &Path) -> Self {
+        FollowerStore {
+            root: codexport_home.join("store"),
+        }
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> BlobStore {
+        BlobStore::new(self.root.join("blobs"))
+    }
+
+    /// Stage verified document bytes and their signature.
+    pub fn stage(&self, bytes: &[u8], signature: &str) -> Result<(), FollowerError> {
+        crate::fs::create_private_dir(&self.root)?;
+        crate::fs::write_atomic(&self.root.join("state.yaml"), bytes, 0o600)?;
+        crate::fs::write_atomic(
+            &self.root.join("state.yaml.sig"),
+            format!("{signature}\n").as_bytes(),
+            0o600,
+        )?;
+        Ok(())
+    }
+
+    /// The staged document, verified against the pinned key; `None` when nothing is staged.
+    pub fn load_staged(&self, enrollment: &Enrollment) -> Result<Option<Staged>, FollowerError> {
+        let bytes = match fs_err::read(self.root.join("state.yaml")) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let signature = fs_err::read_to_string(self.root.join("state.yaml.sig"))?;
+        let doc = super::sync::verify_document(&bytes, &signature, enrollment)?;
+        Ok(Some(Staged { doc }))
+    }
+}
+
+/// Check a signature with the pinned key; used before any parsing.
+pub(crate) fn check_signature(bytes: &[u8], signature: &str, enrollment: &Enrollment) -> Result<(), FollowerError> {
+    verify(&enrollment.public_key, bytes, signature).map_err(|e| FollowerError::Untrusted {
+        url: enrollment.master.clone(),
+        reason: e.to_string(),
+    })
+}

@@ -1,0 +1,207 @@
+//! Join and sync: ask meta, check the pin, fetch and verify the signed state, fetch missing
+//! blobs, stage. Nothing under CODEX_HOME is touched here (that is `reconcile`).
+
+use std::collections::HashMap;
+
+use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON};
+use crate::master::identity::fingerprint_of;
+use crate::model::document::{API_VERSION, KIND, MAX_DOCUMENT_BYTES};
+use crate::model::wire::{MAX_FILE_BYTES, PROTOCOL};
+use crate::model::{DesiredState, relpath};
+use crate::paths::Roots;
+
+use super::FollowerError;
+use super::client::MasterClient;
+use super::enrollment::{Enrollment, JoinLink};
+use super::store::{FollowerStore, check_signature};
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// The revision now staged.
+    pub revision: String,
+    /// False when the staged revision was already current (one small meta request).
+    pub fetched_state: bool,
+    /// Blobs downloaded.
+    pub blobs_fetched: usize,
+    /// Bytes downloaded in blobs.
+    pub bytes_fetched: u64,
+}
+
+/// Join a master: check the link's fingerprint against the master, fetch and stage its state,
+/// then write `enrollment.toml`. On any failure nothing is written (blobs fetched by this call
+/// into a new store are removed).
+pub fn join(roots: &Roots, link: &JoinLink, name: &str) -> Result<(Enrollment, SyncOutcome), FollowerError> {
+    let client = MasterClient::new(&link.master_url, None)?;
+    let meta = client.meta(None)?.ok_or_else(|| FollowerError::Protocol {
+        url: link.master_url.clone(),
+        reason: "304 without If-None-Match".into(),
+    })?;
+    let presented = hex::decode(&meta.public_key)
+        .map(|k| fingerprint_of(&k))
+        .unwrap_or_default();
+    if meta.fingerprint != link.fingerprint || presented != link.fingerprint {
+        let actual = if presented == meta.fingerprint {
+            meta.fingerprint
+        } else {
+            presented
+        };
+        return Err(FollowerError::FingerprintMismatch {
+            url: link.master_url.clone(),
+            expected: link.fingerprint.clone(),
+            actual,
+        });
+    }
+    let enrollment = Enrollment {
+        master: link.master_url.clone(),
+        fingerprint: link.fingerprint.clone(),
+        public_key: meta.public_key,
+        token: link.token.clone(),
+        name: name.to_string(),
+        joined_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    };
+    let store_dir = roots.codexport_home.join("store");
+    let store_existed = store_dir.exists();
+    let outcome = match sync_with(roots, &enrollment, None) {
+        Ok(o) => o,
+        Err(e) => {
+            if !store_existed {
+                let _ = fs_err::remove_dir_all(&store_dir);
+            }
+            return Err(e);
+        }
+    };
+    enrollment.save(&roots.codexport_home)?;
+    Ok((enrollment, outcome))
+}
+
+/// Sync with the enrolled master: stage its current revision (a no-op beyond one meta request
+/// when it is already staged and complete).
+pub fn sync(roots: &Roots, applied_revision: Option<String>) -> Result<SyncOutcome, FollowerError> {
+    let enrollment = Enrollment::load(&roots.codexport_home)?;
+    sync_with(roots, &enrollment, applied_revision)
+}
+
+fn sync_with(
+    roots: &Roots,
+    enrollment: &Enrollment,
+    applied_revision: Option<String>,
+) -> Result<SyncOutcome, FollowerError> {
+    let client = MasterClient::new(&enrollment.master, Some(enrollment.token.clone()))?
+        .identify(&enrollment.name, applied_revision);
+    let store = FollowerStore::new(&roots.codexport_home);
+    let staged = store.load_staged(enrollment).ok().flatten();
+    let meta = client.meta(None)?.ok_or_else(|| FollowerError::Protocol {
+        url: enrollment.master.clone(),
+        reason: "304 without If-None-Match".into(),
+    })?;
+    if meta.fingerprint != enrollment.fingerprint || meta.public_key != enrollment.public_key {
+        return Err(FollowerError::FingerprintMismatch {
+            url: enrollment.master.clone(),
+            expected: enrollment.fingerprint.clone(),
+            actual: meta.fingerprint,
+        });
+    }
+    if meta.protocol != PROTOCOL {
+        return Err(FollowerError::Protocol {
+            url: enrollment.master.clone(),
+            reason: format!(
+                "master speaks protocol {}, this codexport speaks {PROTOCOL}",
+                meta.protocol
+            ),
+        });
+    }
+    let blobs = store.blobs();
+    if let Some(staged) = &staged
+        && staged.doc.metadata.revision == meta.revision
+        && missing_blobs(&staged.doc, &blobs).is_empty()
+    {
+        return Ok(SyncOutcome {
+            revision: meta.revision,
+            fetched_state: false,
+            blobs_fetched: 0,
+            bytes_fetched: 0,
+        });
+    }
+    let (bytes, signature) = client.state()?;
+    let doc = verify_document(&bytes, &signature, enrollment)?;
+    let missing = missing_blobs(&doc, &blobs);
+    let bytes_fetched = client.fetch_blobs(&missing, &blobs)?;
+    store.stage(&bytes, &signature)?;
+    Ok(SyncOutcome {
+        revision: doc.metadata.revision,
+        fetched_state: true,
+        blobs_fetched: missing.len(),
+        bytes_fetched,
+    })
+}
+
+/// Blobs of `doc` not in the store, with their declared sizes.
+pub fn missing_blobs(doc: &DesiredState, blobs: &crate::blobstore::BlobStore) -> HashMap<String, u64> {
+    let refs = doc.spec.files.iter().map(|f| (&f.sha256, f.size)).chain(
+        doc.spec
+            .config
+            .iter()
+            .chain(doc.spec.hooks.iter())
+            .map(|b| (&b.sha256, b.size)),
+    );
+    refs.filter(|(h, _)| !blobs.contains(h))
+        .map(|(h, s)| (h.clone(), s))
+        .collect()
+}
+
+/// Verify a document: size cap, signature against the pinned key **before** parsing, then
+/// shape, pins, revision, paths, hashes and sizes. Any failure is [`FollowerError::Untrusted`].
+pub fn verify_document(bytes: &[u8], signature: &str, enrollment: &Enrollment) -> Result<DesiredState, FollowerError> {
+    let refuse = |reason: String| FollowerError::Untrusted {
+        url: enrollment.master.clone(),
+        reason,
+    };
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(refuse(format!(
+            "document is {} bytes, over the {MAX_DOCUMENT_BYTES}-byte cap",
+            bytes.len()
+        )));
+    }
+    check_signature(bytes, signature, enrollment)?;
+    let doc: DesiredState =
+        serde_yaml::from_slice(bytes).map_err(|e| refuse(format!("not a valid desired-state document: {e}")))?;
+    if doc.api_version != API_VERSION || doc.kind != KIND {
+        return Err(refuse(format!(
+            "unsupported document {}/{} (this codexport reads {API_VERSION}/{KIND})",
+            doc.api_version, doc.kind
+        )));
+    }
+    if doc.metadata.master.fingerprint != enrollment.fingerprint
+        || doc.metadata.master.public_key != enrollment.public_key
+    {
+        return Err(refuse("the document names a different master key".into()));
+    }
+    let revision = doc.spec.revision();
+    if revision != doc.metadata.revision {
+        return Err(refuse(format!(
+            "revision {} does not match its spec ({revision})",
+            doc.metadata.revision
+        )));
+    }
+    relpath::validate_set(doc.spec.files.iter().map(|f| f.path.as_str())).map_err(|e| refuse(e.to_string()))?;
+    for f in &doc.spec.files {
+        if f.path == CONFIG_TOML || f.path == HOOKS_JSON {
+            return Err(refuse(format!(
+                "{} must travel as spec.config/spec.hooks, not as a plain file",
+                f.path
+            )));
+        }
+        if !crate::blobstore::is_sha256_hex(&f.sha256) || f.size > MAX_FILE_BYTES {
+            return Err(refuse(format!("{}: bad hash or size over the cap", f.path)));
+        }
+    }
+    for b in doc.spec.config.iter().chain(doc.spec.hooks.iter()) {
+        if !crate::blobstore::is_sha256_hex(&b.sha256) || b.size > MAX_FILE_BYTES {
+            return Err(refuse(
+                "config/hooks blob has a bad hash or is over the size cap".into(),
+            ));
+        }
+    }
+    Ok(doc)
+}

@@ -1,0 +1,105 @@
+//! The one place for file-system primitives: atomic writes, modes, streaming hashes.
+//!
+//! Atomic write = temp file in the same directory, write, fsync, set mode, rename over the
+//! target, fsync the directory (DESIGN.md "Execute"). A reader never sees half a file.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// Mode for secret files (`auth.json`, `.credentials.json`, keys, tokens): owner read/write.
+pub const SECRET_MODE: u32 = 0o600;
+
+/// Write `bytes` to `path` atomically with permission bits `mode` (e.g. `0o644`).
+///
+/// The parent directory must exist. Errors name the path (fs-err).
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other(format!("{} has no parent directory", path.display())))?;
+    let mut tmp = tempfile::Builder::new().prefix(".codexport-tmp-").tempfile_in(dir)?;
+    set_mode(tmp.path(), mode)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .map_err(|e| std::io::Error::other(format!("rename into {}: {}", path.display(), e.error)))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Copy `src` to `dst` atomically with `mode`, streaming (never the whole file in memory).
+pub fn copy_atomic(src: &Path, dst: &Path, mode: u32) -> std::io::Result<()> {
+    let dir = dst
+        .parent()
+        .ok_or_else(|| std::io::Error::other(format!("{} has no parent directory", dst.display())))?;
+    let mut tmp = tempfile::Builder::new().prefix(".codexport-tmp-").tempfile_in(dir)?;
+    set_mode(tmp.path(), mode)?;
+    let mut input = fs_err::File::open(src)?;
+    std::io::copy(&mut input, tmp.as_file_mut())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(dst)
+        .map_err(|e| std::io::Error::other(format!("rename into {}: {}", dst.display(), e.error)))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// fsync a directory so a rename in it survives a crash; best effort (not all platforms allow it).
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Set the permission bits of `path` (Unix); a no-op elsewhere.
+pub fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// The permission bits of already-read metadata (`0o644` when the platform has none).
+pub fn mode_of(meta: &std::fs::Metadata) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o7777
+    }
+    #[cfg(not(unix))]
+    {
+        if meta.permissions().readonly() { 0o444 } else { 0o644 }
+    }
+}
+
+/// Lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Stream a file through sha256 with a fixed 64 KiB buffer; returns (hex digest, size in bytes).
+pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut f = fs_err::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// Create `dir` and its parents with mode 0700 for codexport's private state directories.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    fs_err::create_dir_all(dir)?;
+    set_mode(dir, 0o700)
+}

@@ -1,0 +1,237 @@
+//! Publish: scan CODEX_HOME, store blobs, build, sign and write the desired-state document.
+//!
+//! Writes `master/blobs/`, then `state.yaml` and `state.yaml.sig` (each atomically). Publishing
+//! the same tree again gives the same revision and leaves the document untouched.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::blobstore::BlobStore;
+use crate::codex::config::{ParseError, parse_config, parse_hooks};
+use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON};
+use crate::codex::portable::{MasterPaths, portable_json, portable_toml, variables_in_toml};
+use crate::model::document::{API_VERSION, KIND, McpTransport};
+use crate::model::{BlobRef, DesiredState, FileEntry, FileMode, MasterInfo, McpServerSpec, Metadata, Spec};
+use crate::paths::Roots;
+
+use super::identity::{Identity, IdentityError};
+use super::scan::{ScanError, ScanReport, scan};
+use super::settings::{MasterSettings, SettingsError};
+
+/// Document file name inside the master directory.
+pub const STATE_FILE: &str = "state.yaml";
+/// Signature file name (hex Ed25519 over the exact bytes of state.yaml).
+pub const SIGNATURE_FILE: &str = "state.yaml.sig";
+
+/// What a publish did.
+#[derive(Debug)]
+pub struct PublishReport {
+    /// The revision now published.
+    pub revision: String,
+    /// True when the revision differs from the one published before.
+    pub changed: bool,
+    /// Number of files in the document (config.toml and hooks.json included).
+    pub files: usize,
+    /// Total bytes of those files.
+    pub bytes: u64,
+    /// MCP servers found in config.toml.
+    pub mcp_servers: usize,
+    /// The scan, for its lists of what was left out.
+    pub scan: ScanReport,
+}
+
+/// Why a publish stopped. Nothing is published when any of these happens.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// master.toml.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// identity.key.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The scan.
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    /// config.toml or hooks.json do not parse.
+    #[error("cannot publish: {0}")]
+    Parse(#[from] ParseError),
+    /// A file is not UTF-8 where text is needed.
+    #[error("cannot publish: {} is not UTF-8 text", .0.display())]
+    NotText(PathBuf),
+    /// I/O on a named path.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Serializing the document.
+    #[error("serializing the desired state: {0}")]
+    Serialize(String),
+}
+
+impl crate::exit::ExitStatus for PublishError {
+    fn exit(&self) -> crate::exit::Exit {
+        match self {
+            PublishError::Settings(e) => e.exit(),
+            PublishError::Identity(e) => e.exit(),
+            PublishError::Scan(e) => e.exit(),
+            PublishError::Parse(_) | PublishError::NotText(_) => crate::exit::Exit::Usage,
+            _ => crate::exit::Exit::Error,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            PublishError::Parse(e) => Some(format!(
+                "fix {} (Codex cannot load it either), then run `codexport master rebuild`",
+                e.path.display()
+            )),
+            PublishError::Identity(e) => e.hint(),
+            PublishError::Scan(e) => e.hint(),
+            _ => None,
+        }
+    }
+}
+
+/// Scan, store and sign. `roots.codex_home` is the tree published.
+pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
+    let dir = roots.master_dir();
+    let settings = MasterSettings::load(&dir)?;
+    let identity = Identity::load(&dir)?;
+    let report = scan(&roots.codex_home, &settings)?;
+    let blobs = BlobStore::new(dir.join("blobs"));
+    let master_paths = MasterPaths {
+        home: roots.home.display().to_string(),
+        codex_home: roots.codex_home.display().to_string(),
+    };
+
+    let mut spec = Spec {
+        files: Vec::new(),
+        config: None,
+        hooks: None,
+        mcp_servers: BTreeMap::new(),
+        path_variables: Vec::new(),
+    };
+    let mut bytes = 0u64;
+    let mut variables = BTreeSet::new();
+    for file in &report.files {
+        bytes += file.size;
+        match file.rel.as_str() {
+            CONFIG_TOML => {
+                let text = read_text(&file.abs)?;
+                let mut doc = parse_config(&file.abs, &text)?;
+                portable_toml(&mut doc, &master_paths);
+                variables.extend(variables_in_toml(&doc));
+                let portable = doc.to_string();
+                spec.mcp_servers = mcp_servers(&file.abs, &portable)?;
+                spec.config = Some(put(&blobs, portable.as_bytes())?);
+            }
+            HOOKS_JSON => {
+                let text = read_text(&file.abs)?;
+                let mut value = parse_hooks(&file.abs, &text)?;
+                portable_json(&mut value, &master_paths);
+                let pretty =
+                    serde_json::to_string_pretty(&value).map_err(|e| PublishError::Serialize(e.to_string()))? + "\n";
+                spec.hooks = Some(put(&blobs, pretty.as_bytes())?);
+            }
+            _ => {
+                let (sha256, size) = blobs.put_file(&file.abs)?;
+                spec.files.push(FileEntry {
+                    path: file.rel.clone(),
+                    sha256,
+                    size,
+                    mode: FileMode(file.mode),
+                    class: file.class,
+                });
+            }
+        }
+    }
+    variables.remove("home");
+    variables.remove("codexHome");
+    spec.path_variables = variables.into_iter().collect();
+
+    let revision = spec.revision();
+    let previous = current_revision(&dir);
+    let changed = previous.as_deref() != Some(revision.as_str());
+    if changed {
+        let doc = DesiredState {
+            api_version: API_VERSION.into(),
+            kind: KIND.into(),
+            metadata: Metadata {
+                revision: revision.clone(),
+                master: MasterInfo {
+                    fingerprint: identity.fingerprint(),
+                    public_key: identity.public_key_hex(),
+                    hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+                    home: master_paths.home.clone(),
+                    codex_home: master_paths.codex_home.clone(),
+                },
+                generated_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            },
+            spec,
+        };
+        let yaml = serde_yaml::to_string(&doc).map_err(|e| PublishError::Serialize(e.to_string()))?;
+        let signature = identity.sign(yaml.as_bytes());
+        crate::fs::write_atomic(&dir.join(STATE_FILE), yaml.as_bytes(), 0o600)?;
+        crate::fs::write_atomic(&dir.join(SIGNATURE_FILE), format!("{signature}\n").as_bytes(), 0o600)?;
+        return Ok(PublishReport {
+            revision,
+            changed,
+            files: report.files.len(),
+            bytes,
+            mcp_servers: doc.spec.mcp_servers.len(),
+            scan: report,
+        });
+    }
+    Ok(PublishReport {
+        revision,
+        changed,
+        files: report.files.len(),
+        bytes,
+        mcp_servers: spec.mcp_servers.len(),
+        scan: report,
+    })
+}
+
+/// The revision in `dir/state.yaml`, if one was published and still parses.
+pub fn current_revision(dir: &Path) -> Option<String> {
+    let bytes = fs_err::read(dir.join(STATE_FILE)).ok()?;
+    let doc: DesiredState = serde_yaml::from_slice(&bytes).ok()?;
+    Some(doc.metadata.revision)
+}
+
+fn put(blobs: &BlobStore, bytes: &[u8]) -> Result<BlobRef, PublishError> {
+    Ok(BlobRef {
+        sha256: blobs.put_bytes(bytes)?,
+        size: bytes.len() as u64,
+    })
+}
+
+fn read_text(path: &Path) -> Result<String, PublishError> {
+    let bytes = fs_err::read(path)?;
+    String::from_utf8(bytes).map_err(|_| PublishError::NotText(path.to_path_buf()))
+}
+
+/// Every `[mcp_servers.*]` table of the (portable) config, with its transport.
+fn mcp_servers(path: &Path, portable: &str) -> Result<BTreeMap<String, McpServerSpec>, PublishError> {
+    let table: toml::Table = toml::from_str(portable).map_err(|e| ParseError {
+        path: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        reason: e.to_string(),
+    })?;
+    let mut out = BTreeMap::new();
+    let Some(toml::Value::Table(servers)) = table.get("mcp_servers") else {
+        return Ok(out);
+    };
+    for (name, server) in servers {
+        let toml::Value::Table(server) = server else { continue };
+        let transport = if server.contains_key("url") {
+            McpTransport::Http
+        } else {
+            McpTransport::Stdio
+        };
+        let definition = match serde_json::to_value(server) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => continue,
+        };
+        out.insert(name.clone(), McpServerSpec { transport, definition });
+    }
+    Ok(out)
+}

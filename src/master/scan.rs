@@ -1,0 +1,293 @@
+//! Scan the master's CODEX_HOME: what to publish, what was left out and why.
+//!
+//! Symlinks are never followed (they are reported, not copied), runtime state is never
+//! published, a file over [`MAX_FILE_BYTES`] stops the scan with its name.
+
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::codex::layout::{classify, is_runtime_state};
+use crate::model::FileClass;
+use crate::model::wire::MAX_FILE_BYTES;
+
+use super::settings::MasterSettings;
+
+/// One file to publish.
+#[derive(Debug, Clone)]
+pub struct ScannedFile {
+    /// Relative to CODEX_HOME, `/`-separated.
+    pub rel: String,
+    /// Absolute path on the master.
+    pub abs: PathBuf,
+    /// Size in bytes at scan time.
+    pub size: u64,
+    /// Permission bits.
+    pub mode: u32,
+    /// Class by location.
+    pub class: FileClass,
+}
+
+/// What a scan found.
+#[derive(Debug, Default)]
+pub struct ScanReport {
+    /// Files to publish, sorted by path.
+    pub files: Vec<ScannedFile>,
+    /// Symlinks found under included paths (relative paths); not followed, not published.
+    pub symlinks: Vec<String>,
+    /// Codex runtime state found and left out (top-level names, and SQLite files at any depth).
+    pub runtime_skipped: Vec<String>,
+    /// Top-level entries of CODEX_HOME that `include` does not cover (not published; add them
+    /// to `include` in master.toml to publish them).
+    pub not_included: Vec<String>,
+    /// Sockets, FIFOs and other non-regular files left out.
+    pub special_skipped: Vec<String>,
+    /// Number of files left out by `exclude` patterns.
+    pub excluded: usize,
+}
+
+/// Why a scan stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// A file is over the size cap.
+    #[error("{} is {size} bytes, over the {MAX_FILE_BYTES}-byte (64 MiB) cap for published files", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// A file name is not UTF-8 (documents carry UTF-8 paths).
+    #[error("{} has a name that is not UTF-8", path.display())]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+    },
+    /// An exclude pattern is not a valid glob.
+    #[error("exclude pattern {pattern:?} in master.toml is not a valid glob: {reason}")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        reason: String,
+    },
+    /// Walking the tree failed.
+    #[error("reading {}: {source}", path.display())]
+    Walk {
+        /// Where.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl crate::exit::ExitStatus for ScanError {
+    fn exit(&self) -> crate::exit::Exit {
+        match self {
+            ScanError::TooLarge { .. } | ScanError::BadPattern { .. } | ScanError::NotUtf8 { .. } => {
+                crate::exit::Exit::Usage
+            }
+            ScanError::Walk { .. } => crate::exit::Exit::Error,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            ScanError::TooLarge { path, .. } | ScanError::NotUtf8 { path } => Some(format!(
+                "add a pattern matching {} to `exclude` in $CODEXPORT_HOME/master/master.toml, then run `codexport master rebuild`",
+                path.display()
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Scan `codex_home` according to `settings`.
+pub fn scan(codex_home: &Path, settings: &MasterSettings) -> Result<ScanReport, ScanError> {
+    let exclude = build_globs(&settings.exclude)?;
+    let mut report = ScanReport::default();
+    for entry in &settings.include {
+        let rel_root = entry.trim_end_matches('/');
+        if rel_root.is_empty() {
+            continue;
+        }
+        let root = codex_home.join(rel_root);
+        if is_runtime_state(rel_root) {
+            continue;
+        }
+        let walker = walkdir::WalkDir::new(&root)
+            .follow_links(false)
+            .follow_root_links(false)
+            .sort_by_file_name();
+        for item in walker {
+            let item = match item {
+                Ok(i) => i,
+                Err(e) if e.io_error().map(|io| io.kind()) == Some(std::io::ErrorKind::NotFound) && e.depth() == 0 => {
+                    break;
+                }
+                Err(e) => {
+                    let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+                    return Err(ScanError::Walk { path, source: e.into() });
+                }
+            };
+            visit(codex_home, &item, &exclude, &mut report)?;
+        }
+    }
+    report.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    report.files.dedup_by(|a, b| a.rel == b.rel);
+    list_top_level(codex_home, settings, &mut report)?;
+    report.runtime_skipped.sort();
+    Ok(report)
+}
+
+/// Record top-level entries that are runtime state or not covered by `include`.
+fn list_top_level(codex_home: &Path, settings: &MasterSettings, report: &mut ScanReport) -> Result<(), ScanError> {
+    let entries = match fs_err::read_dir(codex_home) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(ScanError::Walk {
+                path: codex_home.to_path_buf(),
+                source: e,
+            });
+        }
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    names.sort();
+    for name in names {
+        let included = settings.include.iter().any(|i| {
+            let i = i.trim_end_matches('/');
+            i == name || i.starts_with(&format!("{name}/"))
+        });
+        if is_runtime_state(&name) {
+            report.runtime_skipped.push(name);
+        } else if !included {
+            report.not_included.push(name);
+        }
+    }
+    Ok(())
+}
+
+fn visit(
+    codex_home: &Path,
+    item: &walkdir::DirEntry,
+    exclude: &GlobSet,
+    report: &mut ScanReport,
+) -> Result<(), ScanError> {
+    let abs = item.path();
+    let rel = relative(codex_home, abs)?;
+    let ft = item.file_type();
+    if ft.is_dir() {
+        return Ok(());
+    }
+    if exclude.is_match(&rel) {
+        report.excluded += 1;
+        return Ok(());
+    }
+    if is_runtime_state(&rel) {
+        report.runtime_skipped.push(rel);
+        return Ok(());
+    }
+    if ft.is_symlink() {
+        report.symlinks.push(rel);
+        return Ok(());
+    }
+    if !ft.is_file() {
+        report.special_skipped.push(rel);
+        return Ok(());
+    }
+    let meta = item.metadata().map_err(|e| ScanError::Walk {
+        path: abs.to_path_buf(),
+        source: e.into(),
+    })?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ScanError::TooLarge {
+            path: abs.to_path_buf(),
+            size: meta.len(),
+        });
+    }
+    let class = classify(&rel);
+    report.files.push(ScannedFile {
+        class,
+        size: meta.len(),
+        mode: crate::fs::mode_of(&meta),
+        abs: abs.to_path_buf(),
+        rel,
+    });
+    Ok(())
+}
+
+fn relative(codex_home: &Path, abs: &Path) -> Result<String, ScanError> {
+    let rel = abs.strip_prefix(codex_home).unwrap_or(abs);
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    parts.map(|p| p.join("/")).ok_or_else(|| ScanError::NotUtf8 {
+        path: abs.to_path_buf(),
+    })
+}
+
+fn build_globs(patterns: &[String]) -> Result<GlobSet, ScanError> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let expanded = match pattern.strip_suffix('/') {
+            Some(dir) => format!("{dir}/**"),
+            None => pattern.clone(),
+        };
+        let glob = Glob::new(&expanded).map_err(|e| ScanError::BadPattern {
+            pattern: pattern.clone(),
+            reason: e.to_string(),
+        })?;
+        builder.add(glob);
+    }
+    builder.build().map_err(|e| ScanError::BadPattern {
+        pattern: patterns.join(", "),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(root: &Path, rel: &str, body: &str) {
+        let p = root.join(rel);
+        fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+        fs_err::write(p, body).unwrap();
+    }
+
+    #[test]
+    fn includes_config_skips_runtime_symlinks_and_excluded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(root, "config.toml", "a = 1");
+        touch(root, "skills/a/SKILL.md", "x");
+        touch(root, "skills/a/.git/HEAD", "x");
+        touch(root, "skills/a/db.sqlite", "x");
+        touch(root, "sessions/x.jsonl", "x");
+        touch(root, "random.txt", "not included");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/etc/passwd", root.join("skills/a/link")).unwrap();
+        let mut settings = MasterSettings::default();
+        settings.include.push("sessions/".into());
+        let report = scan(root, &settings).unwrap();
+        let rels: Vec<&str> = report.files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(rels, ["config.toml", "skills/a/SKILL.md"]);
+        assert_eq!(report.excluded, 1);
+        assert_eq!(report.runtime_skipped, ["sessions", "skills/a/db.sqlite"]);
+        assert_eq!(report.not_included, ["random.txt"]);
+        #[cfg(unix)]
+        assert_eq!(report.symlinks, ["skills/a/link"]);
+    }
+
+    #[test]
+    fn a_file_over_the_cap_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("AGENTS.md");
+        let f = fs_err::File::create(&big).unwrap();
+        f.set_len(MAX_FILE_BYTES + 1).unwrap();
+        let err = scan(dir.path(), &MasterSettings::default()).unwrap_err();
+        assert!(err.to_string().contains("AGENTS.md"), "{err}");
+        assert!(matches!(err, ScanError::TooLarge { .. }));
+    }
+}

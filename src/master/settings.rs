@@ -1,0 +1,105 @@
+//! `$CODEXPORT_HOME/master/master.toml`: port, bind address, include and exclude.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::codex::layout::{DEFAULT_EXCLUDE, DEFAULT_INCLUDE};
+
+/// Default TCP port of `master serve`.
+pub const DEFAULT_PORT: u16 = 17342;
+/// File name inside the master directory.
+pub const FILE_NAME: &str = "master.toml";
+
+/// The master's settings. Unknown keys are an error (typos must not pass silently).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MasterSettings {
+    /// TCP port to listen on.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Address to bind: the Tailscale address of this machine, or 127.0.0.1 for local tests.
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    /// What to publish, relative to CODEX_HOME; `dir/` means everything below `dir`.
+    #[serde(default = "default_include")]
+    pub include: Vec<String>,
+    /// Glob patterns (relative to CODEX_HOME) never published; `dir/` means `dir/**`.
+    #[serde(default = "default_exclude")]
+    pub exclude: Vec<String>,
+}
+
+fn default_port() -> u16 {
+    DEFAULT_PORT
+}
+fn default_bind() -> String {
+    "127.0.0.1".into()
+}
+fn default_include() -> Vec<String> {
+    DEFAULT_INCLUDE.iter().map(|s| s.to_string()).collect()
+}
+fn default_exclude() -> Vec<String> {
+    DEFAULT_EXCLUDE.iter().map(|s| s.to_string()).collect()
+}
+
+impl Default for MasterSettings {
+    fn default() -> Self {
+        MasterSettings {
+            port: DEFAULT_PORT,
+            bind: default_bind(),
+            include: default_include(),
+            exclude: default_exclude(),
+        }
+    }
+}
+
+/// Errors reading or writing master.toml.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file is not valid TOML or has an unknown key.
+    #[error("{}: {reason}", path.display())]
+    Invalid {
+        /// master.toml.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        reason: String,
+    },
+    /// I/O.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl crate::exit::ExitStatus for SettingsError {
+    fn exit(&self) -> crate::exit::Exit {
+        match self {
+            SettingsError::Invalid { .. } => crate::exit::Exit::Usage,
+            SettingsError::Io(_) => crate::exit::Exit::Error,
+        }
+    }
+}
+
+impl MasterSettings {
+    /// Load `dir/master.toml`.
+    pub fn load(dir: &Path) -> Result<Self, SettingsError> {
+        let path = dir.join(FILE_NAME);
+        let text = fs_err::read_to_string(&path)?;
+        toml::from_str(&text).map_err(|e| SettingsError::Invalid {
+            path,
+            reason: e.to_string().trim().to_string(),
+        })
+    }
+
+    /// Write `dir/master.toml` with a commented header.
+    pub fn save(&self, dir: &Path) -> Result<(), SettingsError> {
+        let body = toml::to_string_pretty(self).map_err(|e| SettingsError::Invalid {
+            path: dir.join(FILE_NAME),
+            reason: e.to_string(),
+        })?;
+        let text = format!(
+            "# codexport master settings. `include`: paths relative to CODEX_HOME (`dir/` = everything below).\n\
+             # `exclude`: glob patterns never published. Runtime state (sessions, history, logs, *.sqlite) is never published.\n{body}"
+        );
+        crate::fs::write_atomic(&dir.join(FILE_NAME), text.as_bytes(), 0o644)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,9 @@
+//! The desired-state document and its parts (serde + schemars), revision hashing, path rules
+//! and the shapes that travel on the wire.
+
+pub mod canonical;
+pub mod document;
+pub mod relpath;
+pub mod wire;
+
+pub use document::{BlobRef, DesiredState, FileClass, FileEntry, FileMode, MasterInfo, McpServerSpec, Metadata, Spec};

@@ -1,0 +1,73 @@
+//! Where things live: `HOME`, `CODEX_HOME` and `CODEXPORT_HOME` resolved once per command.
+//!
+//! Rules from CODEX-FACTS.md "CODEX_HOME": `CODEX_HOME`, when set and non-empty, must be an
+//! existing directory; otherwise `~/.codex`. `CODEXPORT_HOME` defaults to `~/.codexport`.
+
+use std::path::{Path, PathBuf};
+
+/// Errors resolving the three roots.
+#[derive(Debug, thiserror::Error)]
+pub enum PathsError {
+    /// Neither `HOME` (nor `USERPROFILE` on Windows) is set.
+    #[error("HOME is not set: codexport needs it to find ~/.codex and ~/.codexport")]
+    NoHome,
+    /// `CODEX_HOME` is set but does not name an existing directory (Codex itself refuses this).
+    #[error("CODEX_HOME={0} is not an existing directory")]
+    CodexHomeMissing(PathBuf),
+}
+
+impl crate::exit::ExitStatus for PathsError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Usage
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            PathsError::NoHome => Some("set HOME to your home directory".into()),
+            PathsError::CodexHomeMissing(p) => {
+                Some(format!("create it (mkdir -p {}) or unset CODEX_HOME", p.display()))
+            }
+        }
+    }
+}
+
+/// The three absolute roots every command works with.
+#[derive(Debug, Clone)]
+pub struct Roots {
+    /// The user's home directory (`${home}` in portable documents).
+    pub home: PathBuf,
+    /// Codex's home (`${codexHome}`), `~/.codex` unless `CODEX_HOME` is set.
+    pub codex_home: PathBuf,
+    /// codexport's own state, `~/.codexport` unless `CODEXPORT_HOME` is set.
+    pub codexport_home: PathBuf,
+}
+
+impl Roots {
+    /// Resolve from the process environment.
+    ///
+    /// Errors: [`PathsError::NoHome`], [`PathsError::CodexHomeMissing`].
+    pub fn from_env() -> Result<Self, PathsError> {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let home = var("HOME").or_else(|| var("USERPROFILE")).ok_or(PathsError::NoHome)?;
+        let codex_home = match var("CODEX_HOME") {
+            Some(p) if p.is_dir() => p,
+            Some(p) => return Err(PathsError::CodexHomeMissing(p)),
+            None => home.join(".codex"),
+        };
+        let codexport_home = var("CODEXPORT_HOME").unwrap_or_else(|| home.join(".codexport"));
+        Ok(Roots {
+            home: absolute(&home),
+            codex_home: absolute(&codex_home),
+            codexport_home: absolute(&codexport_home),
+        })
+    }
+
+    /// `$CODEXPORT_HOME/master`, the master's state directory.
+    pub fn master_dir(&self) -> PathBuf {
+        self.codexport_home.join("master")
+    }
+}
+
+/// Make a path absolute against the current directory without touching the disk.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}

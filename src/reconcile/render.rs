@@ -1,0 +1,182 @@
+//! Render the verified document into the files this follower should have.
+//!
+//! config.toml and hooks.json get `${home}`/`${codexHome}` expanded to this follower's paths in
+//! string values and keys (never by text substitution); other files are the master's bytes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::blobstore::BlobStore;
+use crate::codex::config::{ParseError, parse_config, parse_hooks};
+use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON};
+use crate::codex::portable::{ExpandError, expand_json, expand_toml};
+use crate::exit::{Exit, ExitStatus};
+use crate::model::{DesiredState, FileClass};
+use crate::paths::Roots;
+
+/// Mode of the generated config.toml: it may hold MCP `env` secrets, so owner-only.
+pub const CONFIG_MODE: u32 = 0o600;
+/// Mode of the generated hooks.json.
+pub const HOOKS_MODE: u32 = 0o644;
+
+/// Where a desired file's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// A blob in the follower store, used as is.
+    Blob(PathBuf),
+    /// Bytes rendered for this follower.
+    Rendered(Vec<u8>),
+}
+
+/// One file the follower should have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredFile {
+    /// Relative to CODEX_HOME.
+    pub path: String,
+    /// Its bytes.
+    pub content: Content,
+    /// Hex sha256 of those bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Mode to write.
+    pub mode: u32,
+    /// Class (secrets are redacted in plans).
+    pub class: FileClass,
+}
+
+/// Everything the follower should have for one revision.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    /// The revision rendered.
+    pub revision: String,
+    /// Files sorted by path.
+    pub files: Vec<DesiredFile>,
+}
+
+/// Why rendering failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A blob of the document is missing from the store.
+    #[error("blob {sha256} for {path} is not in the store")]
+    MissingBlob {
+        /// The file it is for.
+        path: String,
+        /// The hash.
+        sha256: String,
+    },
+    /// A `${variable}` has no value on this follower.
+    #[error("{file}: {source}")]
+    Expand {
+        /// config.toml or hooks.json.
+        file: String,
+        /// Which key and variable.
+        source: ExpandError,
+    },
+    /// The canonical config.toml or hooks.json does not parse.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// I/O.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl ExitStatus for RenderError {
+    fn exit(&self) -> Exit {
+        match self {
+            RenderError::Expand { .. } => Exit::Usage,
+            RenderError::MissingBlob { .. } => Exit::Error,
+            _ => Exit::Error,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            RenderError::Expand { .. } => {
+                Some("define the variable under [pathVariables] in $CODEXPORT_HOME/local.toml".into())
+            }
+            RenderError::MissingBlob { .. } => Some("run `codexport sync` to fetch it".into()),
+            _ => None,
+        }
+    }
+}
+
+/// Render `doc` for the follower at `roots`.
+pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots) -> Result<Desired, RenderError> {
+    let vars = BTreeMap::from([
+        ("home".to_string(), roots.home.display().to_string()),
+        ("codexHome".to_string(), roots.codex_home.display().to_string()),
+    ]);
+    let mut files = Vec::with_capacity(doc.spec.files.len() + 2);
+    for f in &doc.spec.files {
+        let blob = blobs.path_of(&f.sha256);
+        if !blob.is_file() {
+            return Err(RenderError::MissingBlob {
+                path: f.path.clone(),
+                sha256: f.sha256.clone(),
+            });
+        }
+        let mode = if f.class == FileClass::Secret {
+            crate::fs::SECRET_MODE
+        } else {
+            f.mode.0 & 0o777
+        };
+        files.push(DesiredFile {
+            path: f.path.clone(),
+            content: Content::Blob(blob),
+            sha256: f.sha256.clone(),
+            size: f.size,
+            mode,
+            class: f.class,
+        });
+    }
+    if let Some(config) = &doc.spec.config {
+        let text = blob_text(blobs, CONFIG_TOML, &config.sha256)?;
+        let mut parsed = parse_config(Path::new(CONFIG_TOML), &text)?;
+        expand_toml(&mut parsed, &vars).map_err(|source| RenderError::Expand {
+            file: CONFIG_TOML.into(),
+            source,
+        })?;
+        files.push(rendered(CONFIG_TOML, parsed.to_string().into_bytes(), CONFIG_MODE));
+    }
+    if let Some(hooks) = &doc.spec.hooks {
+        let text = blob_text(blobs, HOOKS_JSON, &hooks.sha256)?;
+        let mut value = parse_hooks(Path::new(HOOKS_JSON), &text)?;
+        expand_json(&mut value, &vars).map_err(|source| RenderError::Expand {
+            file: HOOKS_JSON.into(),
+            source,
+        })?;
+        let pretty = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)? + "\n";
+        files.push(rendered(HOOKS_JSON, pretty.into_bytes(), HOOKS_MODE));
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Desired {
+        revision: doc.metadata.revision.clone(),
+        files,
+    })
+}
+
+fn rendered(path: &str, bytes: Vec<u8>, mode: u32) -> DesiredFile {
+    DesiredFile {
+        path: path.into(),
+        sha256: crate::fs::sha256_hex(&bytes),
+        size: bytes.len() as u64,
+        content: Content::Rendered(bytes),
+        mode,
+        class: FileClass::Config,
+    }
+}
+
+fn blob_text(blobs: &BlobStore, path: &str, sha256: &str) -> Result<String, RenderError> {
+    let bytes = fs_err::read(blobs.path_of(sha256)).map_err(|_| RenderError::MissingBlob {
+        path: path.into(),
+        sha256: sha256.into(),
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        RenderError::Parse(ParseError {
+            path: path.into(),
+            line: 1,
+            column: 1,
+            reason: "not UTF-8".into(),
+        })
+    })
+}
