@@ -1,0 +1,258 @@
+//! Test harness: machines (temp HOME, CODEX_HOME, CODEXPORT_HOME), the real `codexport` binary,
+//! and the real master server started as a child process on 127.0.0.1.
+#![allow(dead_code)]
+
+pub mod proxy;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// The codexport binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_codexport")
+}
+
+/// One machine: its own temp HOME with `.codex` and `.codexport` inside.
+pub struct Machine {
+    _dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub codex_home: PathBuf,
+    pub codexport_home: PathBuf,
+}
+
+/// Result of one command.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panic with the whole output unless the exit code is `code`.
+    pub fn expect_code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "exit {} (want {code})\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl Machine {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new().prefix("codexport-test-").tempdir().unwrap();
+        let home = dir.path().join("home");
+        let codex_home = home.join(".codex");
+        let codexport_home = home.join(".codexport");
+        fs_err::create_dir_all(&codex_home).unwrap();
+        Machine {
+            _dir: dir,
+            home,
+            codex_home,
+            codexport_home,
+        }
+    }
+
+    /// A machine whose ~/.codex is the bundled example (master-basic) for this home.
+    pub fn with_example() -> Self {
+        let m = Machine::new();
+        codexport::example::write_master_basic(&m.codex_home, &m.home).unwrap();
+        m
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .env("HOME", &self.home)
+            .env("CODEX_HOME", &self.codex_home)
+            .env("CODEXPORT_HOME", &self.codexport_home)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().unwrap())
+    }
+
+    /// Run and require exit 0.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        self.run(args).expect_code(0)
+    }
+
+    /// Every regular file under CODEX_HOME: relative path -> (bytes, mode).
+    pub fn codex_files(&self) -> BTreeMap<String, (Vec<u8>, u32)> {
+        tree(&self.codex_home)
+    }
+
+    /// Every path (files, dirs, links) under CODEXPORT_HOME, relative.
+    pub fn codexport_paths(&self) -> Vec<String> {
+        if !self.codexport_home.exists() {
+            return vec![];
+        }
+        let mut out: Vec<String> = walkdir::WalkDir::new(&self.codexport_home)
+            .min_depth(1)
+            .into_iter()
+            .map(|e| {
+                e.unwrap()
+                    .path()
+                    .strip_prefix(&self.codexport_home)
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Start `codexport master serve` on a free loopback port.
+    pub fn serve(&self) -> Server {
+        let mut child = self
+            .command(&["master", "serve", "--bind", "127.0.0.1", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("serve printed {line:?}"))
+            .to_string();
+        let port = url.rsplit(':').next().unwrap().parse().unwrap();
+        Server { child, url, port }
+    }
+
+    /// `master init` + a link for a follower, returning the link.
+    pub fn link(&self, server: &Server, name: &str) -> String {
+        let out = self.ok(&[
+            "master",
+            "link",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &server.port.to_string(),
+            "--name",
+            name,
+            "--output",
+            "json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        v["joinLink"].as_str().unwrap().to_string()
+    }
+}
+
+/// Regular files under `root` (symlinks are listed with an empty body and mode 0).
+pub fn tree(root: &Path) -> BTreeMap<String, (Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(root).min_depth(1) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+        if e.file_type().is_file() {
+            let mode = e.metadata().unwrap().permissions().mode() & 0o7777;
+            out.insert(rel, (fs_err::read(e.path()).unwrap(), mode));
+        } else if e.file_type().is_symlink() {
+            out.insert(rel, (Vec::new(), 0));
+        }
+    }
+    out
+}
+
+/// A running `codexport master serve`.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub port: u16,
+}
+
+impl Server {
+    /// Send SIGTERM and wait; returns the exit code.
+    pub fn terminate(mut self) -> i32 {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        status.code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A master with the example published and serving, plus a follower joined and applied.
+pub struct Pair {
+    pub master: Machine,
+    pub server: Server,
+    pub follower: Machine,
+    pub link: String,
+}
+
+impl Pair {
+    /// Master initialised with the example; follower joined (not applied).
+    pub fn joined() -> Pair {
+        let master = Machine::with_example();
+        master.ok(&["master", "init"]);
+        let server = master.serve();
+        let link = master.link(&server, "test-follower");
+        let follower = Machine::new();
+        follower.ok(&["follower", "join", &link]);
+        Pair {
+            master,
+            server,
+            follower,
+            link,
+        }
+    }
+
+    /// Joined and applied.
+    pub fn applied() -> Pair {
+        let pair = Pair::joined();
+        pair.follower.ok(&["apply"]);
+        pair
+    }
+}
+
+/// The `codex` binary for real-client checks: `$CODEX_BIN`, `.tools/codex/node_modules/.bin/codex`,
+/// or `codex` on PATH. With `CI` set, a missing binary fails the test instead of skipping it.
+pub fn codex_bin() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("CODEX_BIN").map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/codex/node_modules/.bin/codex")),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| p.is_file()).or_else(|| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("codex"))
+                .find(|p| p.is_file())
+        })
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the real Codex CLI is required in CI: npm install --prefix .tools/codex @openai/codex@0.169.0"
+        );
+        eprintln!("skipping the real-Codex check: codex not found (set CODEX_BIN)");
+    }
+    found
+}
