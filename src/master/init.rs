@@ -34,7 +34,7 @@ pub fn init(roots: &Roots, options: &InitOptions) -> Result<InitReport, PublishE
     let (identity, created_key) = Identity::load_or_create(&dir)?;
     let mut settings = match MasterSettings::load(&dir) {
         Ok(s) => s,
-        Err(SettingsError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => MasterSettings::default(),
+        Err(SettingsError::NotInitialized(_)) => MasterSettings::default(),
         Err(e) => return Err(e.into()),
     };
     let before = settings.clone();

@@ -84,6 +84,7 @@ impl crate::exit::ExitStatus for PublishError {
             )),
             PublishError::Identity(e) => e.hint(),
             PublishError::Scan(e) => e.hint(),
+            PublishError::Settings(e) => e.hint(),
             _ => None,
         }
     }

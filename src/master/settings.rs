@@ -64,6 +64,9 @@ pub enum SettingsError {
         /// The parser's message (with line and column).
         reason: String,
     },
+    /// No master.toml: `master init` has not run on this machine.
+    #[error("this machine is not a master yet ({} is missing)", .0.display())]
+    NotInitialized(PathBuf),
     /// I/O.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -72,8 +75,19 @@ pub enum SettingsError {
 impl crate::exit::ExitStatus for SettingsError {
     fn exit(&self) -> crate::exit::Exit {
         match self {
-            SettingsError::Invalid { .. } => crate::exit::Exit::Usage,
+            SettingsError::Invalid { .. } | SettingsError::NotInitialized(_) => crate::exit::Exit::Usage,
             SettingsError::Io(_) => crate::exit::Exit::Error,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            SettingsError::NotInitialized(_) => {
+                Some("run `codexport master init` on the machine whose ~/.codex is canonical".into())
+            }
+            SettingsError::Invalid { .. } => {
+                Some("fix the file, or delete it and run `codexport master init` to write the defaults".into())
+            }
+            SettingsError::Io(_) => None,
         }
     }
 }
@@ -82,7 +96,11 @@ impl MasterSettings {
     /// Load `dir/master.toml`.
     pub fn load(dir: &Path) -> Result<Self, SettingsError> {
         let path = dir.join(FILE_NAME);
-        let text = fs_err::read_to_string(&path)?;
+        let text = match fs_err::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SettingsError::NotInitialized(path)),
+            Err(e) => return Err(e.into()),
+        };
         toml::from_str(&text).map_err(|e| SettingsError::Invalid {
             path,
             reason: e.to_string().trim().to_string(),

@@ -1,0 +1,114 @@
+//! Command output an operator reads: link, status, demo, errors.
+
+mod common;
+
+use common::{Machine, Pair};
+
+#[test]
+fn link_prints_the_link_and_the_equivalent_command() {
+    let master = Machine::with_example();
+    master.ok(&["master", "init"]);
+    let out = master.ok(&["master", "link", "--host", "100.64.0.7", "--name", "laptop"]);
+    let fp = master.ok(&["master", "status", "--output", "json"]).stdout;
+    let fp: serde_json::Value = serde_json::from_str(&fp).unwrap();
+    let fp = fp["fingerprint"].as_str().unwrap();
+    assert!(
+        out.stdout.contains(&format!(
+            "codexport://join?host=100.64.0.7&port=17342&fingerprint={fp}&token=cxp_"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "codexport follower join --master http://100.64.0.7:17342 --fingerprint {fp} --token cxp_"
+        )),
+        "{}",
+        out.stdout
+    );
+    let tokens = fs_err::read_to_string(master.codexport_home.join("master/tokens.json")).unwrap();
+    let token = out.stdout.split("token=").nth(1).unwrap().lines().next().unwrap();
+    assert!(!tokens.contains(token), "tokens are stored hashed");
+}
+
+#[test]
+fn status_reports_revisions_and_reachability() {
+    let pair = Pair::applied();
+    let out = pair.follower.ok(&["status", "--output", "json"]);
+    let s: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(s["roles"], serde_json::json!(["follower"]));
+    let f = &s["follower"];
+    assert_eq!(f["reachable"], true);
+    assert_eq!(f["upToDate"], true);
+    assert_eq!(f["appliedRevision"], f["remoteRevision"]);
+    assert_eq!(f["stagedRevision"], f["remoteRevision"]);
+    assert_eq!(f["masterUrl"], pair.server.url);
+
+    let Pair { server, follower, .. } = pair;
+    drop(server);
+    let out = follower.ok(&["status", "--output", "json"]);
+    let s: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(s["follower"]["reachable"], false);
+    assert!(s["follower"]["error"].as_str().unwrap().contains("master unreachable"));
+    let text = follower.ok(&["status"]).stdout;
+    assert!(text.contains("(unreachable)"), "{text}");
+    let sync = follower.run(&["sync"]).expect_code(6);
+    assert!(
+        sync.stderr.contains("master unreachable at http://127.0.0.1:"),
+        "{}",
+        sync.stderr
+    );
+    follower.ok(&["plan", "--offline"]);
+}
+
+#[test]
+fn commands_on_a_machine_that_has_not_joined_explain_what_to_do() {
+    let m = Machine::new();
+    let out = m.run(&["plan"]).expect_code(4);
+    assert!(
+        out.stderr.starts_with("error: this machine has not joined a master"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint: run `codexport follower join"),
+        "{}",
+        out.stderr
+    );
+    let out = m.run(&["master", "rebuild"]).expect_code(4);
+    assert!(
+        out.stderr.contains("hint: run `codexport master init`"),
+        "{}",
+        out.stderr
+    );
+    let out = m.run(&["follower", "join", "https://nope"]).expect_code(4);
+    assert!(out.stderr.contains("not a codexport://join link"), "{}", out.stderr);
+    m.ok(&["status"]);
+}
+
+#[test]
+fn demo_runs_end_to_end_from_any_directory() {
+    let m = Machine::new();
+    let out = m.command(&["demo"]).current_dir(&m.home).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Plan: 25 to create, 0 to update, 0 to delete."),
+        "{stdout}"
+    );
+    assert!(stdout.contains("plan after apply: no changes"), "{stdout}");
+    assert!(stdout.contains("0o600") && stdout.contains("auth.json"), "{stdout}");
+    let listing = stdout.split("== 7.").nth(1).unwrap();
+    assert!(
+        listing.contains("skills/release-notes/scripts/collect-changes.sh"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains("history.jsonl"),
+        "runtime state must not reach the follower"
+    );
+}
