@@ -1,0 +1,99 @@
+//! A step that fails mid-apply rolls back everything done before it, in reverse order.
+
+mod common;
+
+use std::path::Path;
+
+use codexport::exit::{Exit, ExitStatus};
+use codexport::paths::Roots;
+use codexport::reconcile::ReconcileError;
+use codexport::reconcile::host::{Host, Observed, RealHost};
+use common::Pair;
+
+/// The real host, except that writing one path fails.
+struct FailOn(&'static str);
+
+impl FailOn {
+    fn check(&self, path: &Path) -> std::io::Result<()> {
+        if path.ends_with(self.0) {
+            return Err(std::io::Error::other(format!(
+                "injected failure writing {}",
+                path.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Host for FailOn {
+    fn observe(&self, path: &Path) -> std::io::Result<Observed> {
+        RealHost.observe(path)
+    }
+    fn create_dir(&self, path: &Path) -> std::io::Result<()> {
+        RealHost.create_dir(path)
+    }
+    fn remove_dir(&self, path: &Path) -> std::io::Result<()> {
+        RealHost.remove_dir(path)
+    }
+    fn write_file(&self, path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+        self.check(path)?;
+        RealHost.write_file(path, bytes, mode)
+    }
+    fn copy_file(&self, from: &Path, to: &Path, mode: u32) -> std::io::Result<()> {
+        self.check(to)?;
+        RealHost.copy_file(from, to, mode)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        RealHost.remove_file(path)
+    }
+}
+
+#[test]
+fn a_failed_step_restores_the_disk_and_keeps_the_inventory() {
+    let pair = Pair::joined();
+    let f = &pair.follower;
+    fs_err::write(f.codex_home.join("AGENTS.md"), "the user's own").unwrap();
+    fs_err::create_dir_all(f.codex_home.join("prompts")).unwrap();
+    fs_err::write(f.codex_home.join("prompts/mine.md"), "mine").unwrap();
+    let before = f.codex_files();
+    let roots = Roots {
+        home: f.home.clone(),
+        codex_home: f.codex_home.clone(),
+        codexport_home: f.codexport_home.clone(),
+    };
+
+    let prepared = codexport::reconcile::prepare(&roots, &RealHost).unwrap();
+    let order: Vec<&str> = prepared.plan.steps.iter().map(|s| s.id.as_str()).collect();
+    let failing = order
+        .iter()
+        .position(|id| *id == "file:skills/code-review/SKILL.md")
+        .unwrap();
+    assert!(
+        order[..failing].contains(&"file:AGENTS.md"),
+        "an update happens before the failure: {order:?}"
+    );
+
+    let err = codexport::reconcile::apply(&roots, &prepared, &FailOn("skills/code-review/SKILL.md")).unwrap_err();
+    assert!(
+        matches!(&err, ReconcileError::RolledBack { step, .. } if step == "file:skills/code-review/SKILL.md"),
+        "{err}"
+    );
+    assert_eq!(err.exit(), Exit::RolledBack);
+    assert_eq!(f.codex_files(), before, "every file as it was, modes included");
+    let dirs: Vec<String> = walkdir::WalkDir::new(&f.codex_home)
+        .min_depth(1)
+        .into_iter()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    assert!(
+        dirs.iter().all(|d| !d.contains("/skills")),
+        "created directories were removed: {dirs:?}"
+    );
+    assert!(
+        !f.codexport_home.join("inventory.json").exists(),
+        "the inventory is written last, only on success"
+    );
+
+    let out = f.run(&["apply"]).expect_code(0);
+    assert!(out.stdout.contains("Applied revision"), "{}", out.stdout);
+}
