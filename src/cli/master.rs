@@ -289,7 +289,7 @@ fn status(args: OutputArgs, roots: &Roots) -> CmdResult {
                     .or_else(|| s.definition.get("command"))
                     .and_then(|v| v.as_str())
                     .unwrap_or("?");
-                println!("mcp server:  {name} ({:?}: {target})", s.transport);
+                println!("mcp server:  {name} ({}: {target})", s.transport);
             }
         }
         format => print!("{}", structured(&value, format)),

@@ -148,7 +148,7 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
     spec.path_variables = variables.into_iter().collect();
 
     let revision = spec.revision();
-    let previous = current_revision(&dir);
+    let previous = signed_revision(&dir, &identity);
     let changed = previous.as_deref() != Some(revision.as_str());
     if changed {
         let doc = DesiredState {
@@ -193,6 +193,16 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
 /// The revision in `dir/state.yaml`, if one was published and still parses.
 pub fn current_revision(dir: &Path) -> Option<String> {
     let bytes = fs_err::read(dir.join(STATE_FILE)).ok()?;
+    let doc: DesiredState = serde_yaml::from_slice(&bytes).ok()?;
+    Some(doc.metadata.revision)
+}
+
+/// The published revision, only when `state.yaml.sig` verifies with this identity: a lost or
+/// broken signature (say, a crash between the two writes) makes the next publish sign again.
+fn signed_revision(dir: &Path, identity: &Identity) -> Option<String> {
+    let bytes = fs_err::read(dir.join(STATE_FILE)).ok()?;
+    let signature = fs_err::read_to_string(dir.join(SIGNATURE_FILE)).ok()?;
+    super::identity::verify(&identity.public_key_hex(), &bytes, signature.trim()).ok()?;
     let doc: DesiredState = serde_yaml::from_slice(&bytes).ok()?;
     Some(doc.metadata.revision)
 }

@@ -327,18 +327,21 @@ fn blob_batch(ctx: Arc<Ctx>, body: Bytes) -> Resp {
             return warp::reply::with_status(format!("unknown blob {hash}"), StatusCode::NOT_FOUND).into_response();
         }
         let path = ctx.store.path_of(&hash);
-        let (file, size) = match std::fs::File::open(&path).and_then(|f| f.metadata().map(|m| (f, m.len()))) {
-            Ok(x) => x,
-            Err(_) => return server_error("blob store is missing a published blob; run `codexport master rebuild`"),
+        // Sizes now, files opened one at a time while streaming: a batch of thousands of
+        // blobs must not hold thousands of descriptors.
+        let Ok(size) = std::fs::metadata(&path).map(|m| m.len()) else {
+            return server_error("blob store is missing a published blob; run `codexport master rebuild`");
         };
         let Ok(header) = frame_header(&hash, size) else {
             return not_found();
         };
-        frames.push((header, file));
+        frames.push((header, path));
     }
-    let stream = futures_util::stream::iter(frames).flat_map(|(header, file)| -> ChunkStream {
+    let stream = futures_util::stream::iter(frames).flat_map(|(header, path)| -> ChunkStream {
         let head = futures_util::stream::once(async move { Ok(Bytes::copy_from_slice(&header)) });
-        let body = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)).map_err(std::io::Error::other);
+        let body = futures_util::stream::once(async move { tokio::fs::File::open(path).await })
+            .map_ok(tokio_util::io::ReaderStream::new)
+            .try_flatten();
         Box::pin(head.chain(body))
     });
     let mut resp = warp::reply::stream(stream).into_response();

@@ -182,6 +182,15 @@ pub enum McpTransport {
     Http,
 }
 
+impl std::fmt::Display for McpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            McpTransport::Stdio => "stdio",
+            McpTransport::Http => "http",
+        })
+    }
+}
+
 /// Permission bits, written in documents as an octal string such as `"0o755"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FileMode(pub u32);
