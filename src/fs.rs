@@ -8,6 +8,9 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+/// Name prefix of the temp files of atomic writes (a crash can leave one; recovery removes them).
+pub const TEMP_PREFIX: &str = ".codexport-tmp-";
+
 /// Mode for secret files (`auth.json`, `.credentials.json`, keys, tokens): owner read/write.
 pub const SECRET_MODE: u32 = 0o600;
 
@@ -18,10 +21,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other(format!("{} has no parent directory", path.display())))?;
-    let mut tmp = tempfile::Builder::new().prefix(".codexport-tmp-").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)?;
     set_mode(tmp.path(), mode)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
+    crate::crash_point!("fs::before-rename");
     tmp.persist(path)
         .map_err(|e| std::io::Error::other(format!("rename into {}: {}", path.display(), e.error)))?;
     sync_dir(dir);
@@ -33,11 +37,12 @@ pub fn copy_atomic(src: &Path, dst: &Path, mode: u32) -> std::io::Result<()> {
     let dir = dst
         .parent()
         .ok_or_else(|| std::io::Error::other(format!("{} has no parent directory", dst.display())))?;
-    let mut tmp = tempfile::Builder::new().prefix(".codexport-tmp-").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)?;
     set_mode(tmp.path(), mode)?;
     let mut input = fs_err::File::open(src)?;
     std::io::copy(&mut input, tmp.as_file_mut())?;
     tmp.as_file().sync_all()?;
+    crate::crash_point!("fs::before-rename");
     tmp.persist(dst)
         .map_err(|e| std::io::Error::other(format!("rename into {}: {}", dst.display(), e.error)))?;
     sync_dir(dir);

@@ -15,3 +15,19 @@ pub mod master;
 pub mod model;
 pub mod paths;
 pub mod reconcile;
+
+/// A crash point for the crash tests. With the `failpoints` feature and
+/// `FAILPOINTS=<name>=return` (fail crate syntax, e.g. `5*off->return` for the sixth hit) the
+/// process aborts right here: no destructors, no cleanup, like a SIGKILL. Without the feature
+/// it compiles to nothing.
+#[macro_export]
+macro_rules! crash_point {
+    ($name:expr) => {
+        #[cfg(feature = "failpoints")]
+        {
+            if fail::eval($name, |_| ()).is_some() {
+                std::process::abort();
+            }
+        }
+    };
+}

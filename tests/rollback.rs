@@ -7,8 +7,9 @@ use std::path::Path;
 use codexport::exit::{Exit, ExitStatus};
 use codexport::paths::Roots;
 use codexport::reconcile::ReconcileError;
-use codexport::reconcile::host::{Host, Observed, RealHost};
+use codexport::reconcile::host::{Host, LockError, LockGuard, Observed, RealHost};
 use common::Pair;
+use std::time::Duration;
 
 /// The real host, except that writing one path fails.
 struct FailOn(&'static str);
@@ -29,11 +30,23 @@ impl Host for FailOn {
     fn observe(&self, path: &Path) -> std::io::Result<Observed> {
         RealHost.observe(path)
     }
+    fn read(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+        RealHost.read(path)
+    }
+    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<String>> {
+        RealHost.list_dir(path)
+    }
     fn create_dir(&self, path: &Path) -> std::io::Result<()> {
         RealHost.create_dir(path)
     }
+    fn create_private_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        RealHost.create_private_dir_all(path)
+    }
     fn remove_dir(&self, path: &Path) -> std::io::Result<()> {
         RealHost.remove_dir(path)
+    }
+    fn remove_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        RealHost.remove_dir_all(path)
     }
     fn write_file(&self, path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
         self.check(path)?;
@@ -43,8 +56,17 @@ impl Host for FailOn {
         self.check(to)?;
         RealHost.copy_file(from, to, mode)
     }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        RealHost.rename(from, to)
+    }
     fn remove_file(&self, path: &Path) -> std::io::Result<()> {
         RealHost.remove_file(path)
+    }
+    fn append(&self, path: &Path, line: &[u8]) -> std::io::Result<()> {
+        RealHost.append(path, line)
+    }
+    fn lock(&self, path: &Path, wait: Duration) -> Result<LockGuard, LockError> {
+        RealHost.lock(path, wait)
     }
 }
 
@@ -73,7 +95,8 @@ fn a_failed_step_restores_the_disk_and_keeps_the_inventory() {
         "an update happens before the failure: {order:?}"
     );
 
-    let err = codexport::reconcile::apply(&roots, &prepared, &FailOn("skills/code-review/SKILL.md")).unwrap_err();
+    let err = codexport::reconcile::apply_staged(&roots, &FailOn("skills/code-review/SKILL.md"), &Default::default())
+        .unwrap_err();
     assert!(
         matches!(&err, ReconcileError::RolledBack { step, .. } if step == "file:skills/code-review/SKILL.md"),
         "{err}"

@@ -103,6 +103,21 @@ fn a_freshly_published_document_validates() {
 }
 
 #[test]
+fn local_settings_schema_is_current() {
+    let schema = check_schema(
+        "local.v1.schema.json",
+        schemars::schema_for!(codexport::follower::local::LocalSettings),
+    );
+    let example: serde_json::Value = serde_json::json!({"onDrift": "keep", "keepGenerations": 5});
+    validate(&schema, &example, "a local.toml");
+    let typo = serde_json::json!({"onDrfit": "keep"});
+    assert!(
+        !jsonschema::validator_for(&schema).unwrap().is_valid(&typo),
+        "unknown keys are rejected by the schema too"
+    );
+}
+
+#[test]
 fn plan_schema_is_current_and_a_real_plan_validates() {
     let schema = check_schema("plan.v1.schema.json", schemars::schema_for!(Plan));
     let pair = common::Pair::joined();

@@ -1,64 +1,177 @@
-//! `codexport apply` and `codexport reconcile`.
+//! `codexport apply`, `codexport reconcile`, `codexport generations`, `codexport rollback`.
+
+use std::path::PathBuf;
 
 use clap::Args;
 
 use crate::exit::Exit;
 use crate::paths::Roots;
-use crate::reconcile::host::RealHost;
+use crate::reconcile::host::{RealHost, RecordingHost};
+use crate::reconcile::{Applied, ApplyOptions};
 
-use super::CmdResult;
-use super::output::{plan_text, short};
+use super::output::{OutputFormat, plan_text, short, structured};
+use super::{CmdResult, Failure};
 
 #[derive(Debug, Args)]
 pub(super) struct ApplyArgs {
-    /// Show the plan and stop; change nothing.
+    /// Run the apply against a recording host: show the plan and every write it would make,
+    /// change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Apply this saved plan (`codexport plan --output json > plan.json`) only if neither the
+    /// desired state nor the disk changed since it was made; exit 3 otherwise.
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
+    /// Apply even if the revision deletes more than half of the managed files or empties
+    /// config.toml.
+    #[arg(long)]
+    allow_mass_delete: bool,
 }
 
 #[derive(Debug, Args)]
-pub(super) struct ReconcileArgs {}
+pub(super) struct ReconcileArgs {
+    /// Apply even if the revision deletes more than half of the managed files or empties
+    /// config.toml.
+    #[arg(long)]
+    allow_mass_delete: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct GenerationsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RollbackArgs {
+    /// Generation to restore (default: the one before the newest). See `codexport generations`.
+    #[arg(long, value_name = "N")]
+    to: Option<u64>,
+}
 
 pub(super) fn run_apply(args: ApplyArgs, roots: &Roots) -> CmdResult {
-    if args.dry_run {
-        let prepared = crate::reconcile::prepare(roots, &RealHost)?;
-        print!("{}", plan_text(&prepared.plan));
-        return Ok(Exit::Ok);
-    }
-    plan_and_apply(roots)
-}
-
-pub(super) fn run_reconcile(_args: ReconcileArgs, roots: &Roots) -> CmdResult {
-    super::sync::sync_and_report(roots)?;
-    plan_and_apply(roots)
-}
-
-/// Plan the staged revision, print the plan, apply it, print the outcome.
-pub(super) fn plan_and_apply(roots: &Roots) -> CmdResult {
-    let prepared = crate::reconcile::prepare(roots, &RealHost)?;
-    print!("{}", plan_text(&prepared.plan));
-    if !prepared.plan.has_changes() && prepared.inventory.revision.as_deref() == Some(prepared.plan.revision.as_str()) {
-        return Ok(Exit::Ok);
-    }
-    let report = crate::reconcile::apply(roots, &prepared, &RealHost)?;
-    match report.generation {
-        Some(g) => {
-            let backups = if report.backed_up.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; {} backed up in {}",
-                    report.backed_up.len(),
-                    roots.codexport_home.join("backups").join(g.to_string()).display()
+    let expected = match &args.plan {
+        Some(path) => {
+            let text = fs_err::read_to_string(path)?;
+            let plan = serde_json::from_str(&text).map_err(|e| {
+                Failure::new(
+                    Exit::Usage,
+                    format!("{} is not a saved plan: {e}", path.display()),
+                    Some("save one with `codexport plan --output json > plan.json`".into()),
                 )
-            };
+            })?;
+            Some(plan)
+        }
+        None => None,
+    };
+    let options = ApplyOptions {
+        allow_mass_delete: args.allow_mass_delete,
+        expected,
+    };
+    if args.dry_run {
+        let host = RecordingHost::new();
+        let applied = crate::reconcile::apply_staged(roots, &host, &options)?;
+        print!("{}", plan_text(&applied.prepared.plan));
+        println!(
+            "Dry run: {} file-system operations recorded, nothing changed.",
+            host.effects().len()
+        );
+        return Ok(Exit::Ok);
+    }
+    apply_with(roots, &options)
+}
+
+pub(super) fn run_reconcile(args: ReconcileArgs, roots: &Roots) -> CmdResult {
+    super::sync::sync_and_report(roots)?;
+    apply_with(
+        roots,
+        &ApplyOptions {
+            allow_mass_delete: args.allow_mass_delete,
+            expected: None,
+        },
+    )
+}
+
+/// Apply the staged revision, printing the plan and the outcome.
+pub(super) fn plan_and_apply(roots: &Roots) -> CmdResult {
+    apply_with(roots, &ApplyOptions::default())
+}
+
+fn apply_with(roots: &Roots, options: &ApplyOptions) -> CmdResult {
+    let applied = crate::reconcile::apply_staged(roots, &RealHost, options)?;
+    print_applied(roots, &applied);
+    Ok(Exit::Ok)
+}
+
+fn print_applied(roots: &Roots, applied: &Applied) {
+    for r in &applied.recovered {
+        if r.undone > 0 {
             println!(
-                "Applied revision {} (generation {g}): {} changes{backups}.",
-                short(&report.revision),
-                report.changed
+                "Recovered an interrupted run (generation {}): {} steps rolled back.",
+                r.generation, r.undone
             );
         }
-        None => println!("Applied revision {}: nothing to change.", short(&report.revision)),
     }
+    print!("{}", plan_text(&applied.prepared.plan));
+    let report = &applied.report;
+    if let Some(g) = report.generation {
+        let backups = if report.backed_up.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} backed up in {}",
+                report.backed_up.len(),
+                roots.codexport_home.join("backups").join(g.to_string()).display()
+            )
+        };
+        println!(
+            "Applied revision {} (generation {g}): {} changes{backups}.",
+            short(&report.revision),
+            report.changed
+        );
+    }
+    if !report.kept.is_empty() {
+        println!("Kept local versions (onDrift = keep): {}", report.kept.join(", "));
+    }
+}
+
+pub(super) fn run_generations(args: GenerationsArgs, roots: &Roots) -> CmdResult {
+    let all = crate::reconcile::generations::list(&RealHost, &roots.codexport_home)?;
+    let current = crate::reconcile::inventory::Inventory::load(&roots.codexport_home)?.generation;
+    match args.output {
+        OutputFormat::Text => {
+            if all.is_empty() {
+                println!("No generations yet: nothing has been applied.");
+            }
+            for g in &all {
+                let mark = if g.number == current { "*" } else { " " };
+                let kind = match g.kind {
+                    crate::reconcile::generations::GenerationKind::Apply => "apply",
+                    crate::reconcile::generations::GenerationKind::Rollback => "rollback",
+                };
+                println!(
+                    "{mark} {:>4}  {}  {:<8}  {}  {} changed, {} files",
+                    g.number,
+                    g.created_at,
+                    kind,
+                    short(&g.revision),
+                    g.changed.len(),
+                    g.files.len()
+                );
+            }
+        }
+        format => print!("{}", structured(&all, format)),
+    }
+    Ok(Exit::Ok)
+}
+
+pub(super) fn run_rollback(args: RollbackArgs, roots: &Roots) -> CmdResult {
+    let applied = crate::reconcile::rollback(roots, args.to, &RealHost)?;
+    print_applied(roots, &applied);
+    if applied.report.generation.is_none() {
+        println!("Nothing to restore: ~/.codex already matches that generation.");
+    }
+    println!("note: the next `codexport reconcile` converges to the master's revision again.");
     Ok(Exit::Ok)
 }

@@ -88,11 +88,12 @@ pub(super) fn run(args: DemoArgs) -> CmdResult {
     print!("{}", plan_text(&prepared.plan));
 
     println!("\n== 5. codexport apply");
-    let applied = crate::reconcile::apply(&follower, &prepared, &RealHost)?;
+    let applied = crate::reconcile::apply_staged(&follower, &RealHost, &Default::default())?.report;
     println!(
-        "applied revision {}: {} changes",
+        "applied revision {}: {} changes (generation {})",
         short(&applied.revision),
-        applied.changed
+        applied.changed,
+        applied.generation.unwrap_or(0)
     );
     let again = crate::reconcile::prepare(&follower, &RealHost)?;
     println!(

@@ -53,6 +53,12 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Sync, then apply: converge ~/.codex to the master's latest revision.
     Reconcile(apply::ReconcileArgs),
+    /// List generations: every apply or rollback that changed something.
+    Generations(apply::GenerationsArgs),
+    /// Restore an earlier generation byte for byte (recorded as a new generation).
+    ///
+    /// Example: codexport rollback --to 3
+    Rollback(apply::RollbackArgs),
     /// Role, master, pinned fingerprint, applied/staged/remote revisions, reachability.
     Status(status::StatusArgs),
     /// Run master and follower on loopback with the bundled example (temp dirs only).
@@ -108,6 +114,8 @@ pub type CmdResult = Result<Exit, Failure>;
 
 /// Parse the process arguments, run, print any error; returns the process exit code.
 pub fn main() -> u8 {
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -142,6 +150,8 @@ fn run(cli: Cli) -> CmdResult {
                 Command::Plan(args) => plan::run(args, &roots),
                 Command::Apply(args) => apply::run_apply(args, &roots),
                 Command::Reconcile(args) => apply::run_reconcile(args, &roots),
+                Command::Generations(args) => apply::run_generations(args, &roots),
+                Command::Rollback(args) => apply::run_rollback(args, &roots),
                 Command::Status(args) => status::run(args, &roots),
                 Command::Demo(_) => unreachable!("handled above"),
             }

@@ -38,55 +38,89 @@ pub fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// Render a plan as terraform-like text: `+` create, `~` update, `-` delete, then a summary.
+/// Render a plan as terraform-like text: `+` create, `~` update, `-` delete, `!` drift kept,
+/// diffs indented under their step, then a summary line.
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
-    let changes: Vec<_> = plan.steps.iter().filter(|s| s.action != Action::Noop).collect();
-    if changes.is_empty() {
+    let mut shown: Vec<_> = plan
+        .steps
+        .iter()
+        .filter(|s| s.action != Action::Noop || s.drift)
+        .collect();
+    if shown.is_empty() {
         out.push_str(&format!(
             "No changes. ~/.codex matches revision {}.\n",
             short(&plan.revision)
         ));
         return out;
     }
-    out.push_str(&format!(
-        "codexport will converge ~/.codex to revision {}",
-        short(&plan.revision)
-    ));
-    match &plan.applied_revision {
-        Some(r) if r != &plan.revision => out.push_str(&format!(" (applied now: {})", short(r))),
-        _ => {}
+    if plan.has_changes() {
+        out.push_str(&format!(
+            "codexport will converge ~/.codex to revision {}",
+            short(&plan.revision)
+        ));
+        match &plan.applied_revision {
+            Some(r) if r != &plan.revision => out.push_str(&format!(" (applied now: {})", short(r))),
+            _ => {}
+        }
+        out.push_str(":\n\n");
+    } else {
+        out.push_str(&format!(
+            "No changes to make for revision {}; drift found:\n\n",
+            short(&plan.revision)
+        ));
     }
-    out.push_str(":\n\n");
-    let mut changes = changes;
-    changes.sort_by(|a, b| a.path.cmp(&b.path));
-    let width = changes
+    shown.sort_by(|a, b| a.path.cmp(&b.path));
+    let width = shown
         .iter()
         .map(|s| s.path.len() + usize::from(s.kind == StepKind::EnsureDir))
         .max()
         .unwrap_or(0);
-    for step in changes {
+    for step in shown {
         let sign = match step.action {
             Action::Create => '+',
             Action::Update => '~',
             Action::Delete => '-',
-            Action::Noop => ' ',
+            Action::Noop => '!',
         };
         let path = if step.kind == StepKind::EnsureDir {
             format!("{}/", step.path)
         } else {
             step.path.clone()
         };
-        let detail = detail(step);
-        let line = format!("  {sign} {path:<width$}  {detail}");
+        let line = format!("  {sign} {path:<width$}  {}", detail(step));
         out.push_str(line.trim_end());
         out.push('\n');
+        if let Some(diff) = &step.diff {
+            for l in diff.lines() {
+                out.push_str(&format!("      {l}\n").replace("      \n", "\n"));
+            }
+        }
     }
     let s = &plan.summary;
     out.push_str(&format!(
         "\nPlan: {} to create, {} to update, {} to delete.\n",
         s.create, s.update, s.delete
     ));
+    if s.drift > 0 {
+        out.push_str(&format!(
+            "Drift: {} path(s) changed locally (onDrift = {}).\n",
+            s.drift,
+            plan.on_drift.as_str()
+        ));
+    }
+    let blocking = plan.blocking_drift();
+    if !blocking.is_empty() {
+        out.push_str(&format!(
+            "Apply will stop before any write: onDrift = fail and {} path(s) drifted.\n",
+            blocking.len()
+        ));
+    }
+    if let Some(reason) = &plan.refusal {
+        out.push_str(&format!(
+            "Apply will refuse: {reason} (override with --allow-mass-delete).\n"
+        ));
+    }
     out
 }
 
@@ -107,7 +141,7 @@ fn detail(step: &crate::reconcile::plan::PlanStep) -> String {
             _ => {}
         }
     }
-    if step.action != Action::Create {
+    if step.action != Action::Create || step.drift {
         parts.push(step.reason.clone());
     }
     if parts.is_empty() {

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod enrollment;
 pub mod error;
+pub mod local;
 pub mod store;
 pub mod sync;
 

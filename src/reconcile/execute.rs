@@ -1,15 +1,32 @@
-//! Execute a plan: take the lock, back up everything before it is overwritten or removed into
-//! `backups/<generation>/`, write atomically, roll back in reverse order when a step fails, and
-//! write the inventory last.
+//! Execute a plan: journal first, back up everything before it is overwritten or removed into
+//! `backups/<generation>/`, write atomically, roll back in reverse order when a step fails, then
+//! write the inventory, the generation record and the journal's commit mark, in that order.
+//!
+//! The caller holds the lock and has recovered any interrupted run (see `reconcile::mod`).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use crate::paths::Roots;
 
 use super::ReconcileError;
+use super::generations::{self, BACKUPS, Generation, GenerationKind};
 use super::host::Host;
-use super::inventory::{Inventory, InventoryEntry};
-use super::plan::{Action, Plan, StepKind};
+use super::inventory::{self, Inventory, InventoryEntry};
+use super::journal::{Header, Journal, Undo};
+use super::plan::{Action, Plan, PlanStep, StepKind};
 use super::render::{Content, Desired, DesiredFile};
+
+/// Knobs of one execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecuteOptions {
+    /// Recorded as an apply or a rollback.
+    pub kind: GenerationKind,
+    /// Apply even when the safety valve refuses the plan.
+    pub allow_mass_delete: bool,
+    /// Generations kept after this run.
+    pub keep_generations: usize,
+}
 
 /// What an apply did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,190 +39,240 @@ pub struct ApplyReport {
     pub changed: usize,
     /// Files backed up (relative paths) into `backups/<generation>/`.
     pub backed_up: Vec<String>,
+    /// Paths left alone because of drift under `onDrift = keep`.
+    pub kept: Vec<String>,
+    /// Generations pruned after this run.
+    pub pruned: Vec<u64>,
 }
 
-/// An exclusive lock on `$CODEXPORT_HOME/lock`, released on drop (and by the OS on a crash).
-pub struct Lock {
-    _file: std::fs::File,
-}
-
-impl Lock {
-    /// Take the lock or fail at once with [`ReconcileError::Locked`].
-    pub fn try_acquire(codexport_home: &Path) -> Result<Self, ReconcileError> {
-        crate::fs::create_private_dir(codexport_home)?;
-        let path = codexport_home.join("lock");
-        let file = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?
-            .into_parts()
-            .0;
-        match file.try_lock() {
-            Ok(()) => Ok(Lock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(ReconcileError::Locked(path)),
-            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
-        }
-    }
-}
-
-enum Undo {
-    RemoveDir(PathBuf),
-    Restore {
-        target: PathBuf,
-        backup: PathBuf,
-        mode: u32,
-    },
-    Remove(PathBuf),
-}
-
-/// Apply `plan` (built from `desired`) under `codex_home`, with state in `codexport_home`.
+/// Execute `plan` (built from `desired` against `inventory`).
 ///
-/// Errors: [`ReconcileError::RolledBack`] when a step failed (everything before it undone).
-pub fn apply(
+/// Errors: [`ReconcileError::Refused`] (safety valve), [`ReconcileError::Drift`] (`onDrift =
+/// fail`), [`ReconcileError::RolledBack`] (a step failed; everything before it undone).
+pub fn execute(
     plan: &Plan,
     desired: &Desired,
     inventory: &Inventory,
-    codex_home: &Path,
-    codexport_home: &Path,
+    roots: &Roots,
     host: &dyn Host,
+    options: ExecuteOptions,
 ) -> Result<ApplyReport, ReconcileError> {
-    let _lock = Lock::try_acquire(codexport_home)?;
+    if let Some(reason) = &plan.refusal
+        && !options.allow_mass_delete
+    {
+        return Err(ReconcileError::Refused(reason.clone()));
+    }
+    let blocking = plan.blocking_drift();
+    if !blocking.is_empty() {
+        return Err(ReconcileError::Drift(blocking.iter().map(|s| s.to_string()).collect()));
+    }
     let by_path: HashMap<&str, &DesiredFile> = desired.files.iter().map(|f| (f.path.as_str(), f)).collect();
-    let generation = next_generation(codexport_home, inventory)?;
-    let backup_root = codexport_home.join("backups").join(generation.to_string());
-    let mut undo: Vec<Undo> = Vec::new();
+    let home = &roots.codexport_home;
     let mut report = ApplyReport {
         revision: plan.revision.clone(),
         ..Default::default()
     };
+    report.kept = plan
+        .steps
+        .iter()
+        .filter(|s| s.drift && s.action == Action::Noop)
+        .map(|s| s.path.clone())
+        .collect();
+    let mut next = next_inventory(plan, desired, inventory);
+    if !plan.has_changes() {
+        if &next != inventory {
+            inventory::save(host, home, &next)?;
+        }
+        return Ok(report);
+    }
+
+    let generation = generations::next_number(host, home, inventory.generation)?;
+    next.generation = generation;
+    let backup_root = home.join(BACKUPS).join(generation.to_string());
+    let header = Header {
+        generation,
+        revision: plan.revision.clone(),
+        previous_inventory: inventory.clone(),
+    };
+    let mut journal = Journal::begin(host, home, header)?;
     for step in plan.steps.iter().filter(|s| s.action != Action::Noop) {
-        let target = codex_home.join(&step.path);
-        let result = (|| -> std::io::Result<()> {
-            match step.kind {
-                StepKind::EnsureDir => {
-                    host.create_dir(&target)?;
-                    undo.push(Undo::RemoveDir(target.clone()));
-                }
-                StepKind::RemoveFile => {
-                    let backup = backup_root.join(&step.path);
-                    let mode = mode_on_disk(&target);
-                    host.copy_file(&target, &backup, mode)?;
-                    report.backed_up.push(step.path.clone());
-                    host.remove_file(&target)?;
-                    undo.push(Undo::Restore {
-                        target: target.clone(),
-                        backup,
-                        mode,
-                    });
-                }
-                StepKind::WriteFile | StepKind::WriteConfig | StepKind::WriteHooks => {
-                    let file = by_path
-                        .get(step.path.as_str())
-                        .ok_or_else(|| std::io::Error::other("the plan does not match the desired state"))?;
-                    if step.action == Action::Update {
-                        let backup = backup_root.join(&step.path);
-                        let mode = mode_on_disk(&target);
-                        host.copy_file(&target, &backup, mode)?;
-                        report.backed_up.push(step.path.clone());
-                        write(host, file, &target)?;
-                        undo.push(Undo::Restore {
-                            target: target.clone(),
-                            backup,
-                            mode,
-                        });
-                    } else {
-                        write(host, file, &target)?;
-                        undo.push(Undo::Remove(target.clone()));
-                    }
-                }
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            roll_back(host, undo);
+        crate::crash_point!("execute::step");
+        let target = roots.codex_home.join(&step.path);
+        let backup = backup_root.join(&step.path);
+        if let Err(e) = run_step(step, &target, &backup, &by_path, &mut journal, host) {
+            journal.roll_back(host);
             return Err(ReconcileError::RolledBack {
                 step: step.id.clone(),
                 reason: e.to_string(),
             });
         }
+        if matches!(step.action, Action::Update | Action::Delete) {
+            report.backed_up.push(step.path.clone());
+        }
         report.changed += 1;
     }
-    let next = Inventory {
-        revision: Some(plan.revision.clone()),
-        generation: if report.changed > 0 {
-            generation
-        } else {
-            inventory.generation
-        },
-        applied_at: if report.changed > 0 || inventory.revision.as_deref() != Some(&plan.revision) {
-            Some(now())
-        } else {
-            inventory.applied_at.clone()
-        },
-        files: desired
-            .files
-            .iter()
-            .map(|f| {
-                (
-                    f.path.clone(),
-                    InventoryEntry {
-                        sha256: f.sha256.clone(),
-                        mode: f.mode,
-                    },
-                )
-            })
-            .collect(),
+    let finish = || -> std::io::Result<()> {
+        keep_rendered_content(desired, home, host)?;
+        crate::crash_point!("execute::before-inventory");
+        inventory::save(host, home, &next)?;
+        let record = Generation {
+            number: generation,
+            revision: plan.revision.clone(),
+            kind: options.kind,
+            created_at: next.applied_at.clone().unwrap_or_default(),
+            changed: plan
+                .steps
+                .iter()
+                .filter(|s| s.action != Action::Noop && s.kind != StepKind::EnsureDir)
+                .map(|s| s.path.clone())
+                .collect(),
+            backup_dir: format!("{BACKUPS}/{generation}"),
+            files: next.files.clone(),
+        };
+        generations::save(host, home, &record)?;
+        crate::crash_point!("execute::before-commit");
+        Ok(())
     };
-    if &next != inventory
-        && let Err(e) = next.save(codexport_home)
-    {
-        roll_back(host, undo);
+    if let Err(e) = finish() {
+        journal.roll_back(host);
+        let _ = inventory::save(host, home, inventory);
+        let _ = host.remove_file(&generations::path(home, generation));
         return Err(ReconcileError::RolledBack {
             step: "inventory".into(),
             reason: e.to_string(),
         });
     }
-    report.generation = (report.changed > 0).then_some(generation);
+    journal.commit(host)?;
+    report.pruned = generations::prune(host, home, options.keep_generations)?;
+    report.generation = Some(generation);
     Ok(report)
 }
 
-fn write(host: &dyn Host, file: &DesiredFile, target: &Path) -> std::io::Result<()> {
-    match &file.content {
-        Content::Rendered(bytes) => host.write_file(target, bytes, file.mode),
-        Content::Blob(blob) => host.copy_file(blob, target, file.mode),
-    }
-}
-
-fn roll_back(host: &dyn Host, undo: Vec<Undo>) {
-    for u in undo.into_iter().rev() {
-        let _ = match u {
-            Undo::RemoveDir(p) => host.remove_dir(&p),
-            Undo::Remove(p) => host.remove_file(&p),
-            Undo::Restore { target, backup, mode } => host.copy_file(&backup, &target, mode),
-        };
-    }
-}
-
-fn mode_on_disk(path: &Path) -> u32 {
-    fs_err::symlink_metadata(path)
-        .map(|m| crate::fs::mode_of(&m))
-        .unwrap_or(0o644)
-}
-
-/// One more than the highest generation seen in the inventory or under `backups/`.
-fn next_generation(codexport_home: &Path, inventory: &Inventory) -> std::io::Result<u64> {
-    let mut highest = inventory.generation;
-    if let Ok(entries) = fs_err::read_dir(codexport_home.join("backups")) {
-        for e in entries.flatten() {
-            if let Some(n) = e.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) {
-                highest = highest.max(n);
+fn run_step(
+    step: &PlanStep,
+    target: &Path,
+    backup: &Path,
+    by_path: &HashMap<&str, &DesiredFile>,
+    journal: &mut Journal,
+    host: &dyn Host,
+) -> std::io::Result<()> {
+    match (step.kind, step.action) {
+        (StepKind::EnsureDir, _) => {
+            journal.record(host, &step.id, Undo::RemoveDir { path: target.into() })?;
+            host.create_dir(target)
+        }
+        (StepKind::RemoveFile, _) => {
+            let mode = mode_on_disk(host, target);
+            host.copy_file(target, backup, mode)?;
+            crate::crash_point!("execute::after-backup");
+            journal.record(
+                host,
+                &step.id,
+                Undo::Restore {
+                    target: target.into(),
+                    backup: backup.into(),
+                    mode,
+                },
+            )?;
+            host.remove_file(target)
+        }
+        (_, action) => {
+            let file = by_path
+                .get(step.path.as_str())
+                .ok_or_else(|| std::io::Error::other(format!("{} is not in the desired state", step.path)))?;
+            if step.obstruction.is_some() {
+                journal.record(
+                    host,
+                    &step.id,
+                    Undo::MoveBack {
+                        target: target.into(),
+                        backup: backup.into(),
+                    },
+                )?;
+                host.rename(target, backup)?;
+            } else if action == Action::Update {
+                let mode = mode_on_disk(host, target);
+                host.copy_file(target, backup, mode)?;
+                crate::crash_point!("execute::after-backup");
+                journal.record(
+                    host,
+                    &step.id,
+                    Undo::Restore {
+                        target: target.into(),
+                        backup: backup.into(),
+                        mode,
+                    },
+                )?;
+            } else {
+                journal.record(host, &step.id, Undo::RemoveFile { path: target.into() })?;
+            }
+            match &file.content {
+                Content::Rendered(bytes) => host.write_file(target, bytes, file.mode),
+                Content::Blob(blob) => host.copy_file(blob, target, file.mode),
             }
         }
     }
-    Ok(highest + 1)
 }
 
-fn now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+fn mode_on_disk(host: &dyn Host, path: &Path) -> u32 {
+    match host.observe(path) {
+        Ok(super::host::Observed::File { mode, .. }) => mode,
+        _ => 0o600,
+    }
+}
+
+/// The inventory after the plan: desired files, except drift kept by policy keeps its old
+/// entry (or stays unmanaged), and removed or kept-on-removal files leave it.
+fn next_inventory(plan: &Plan, desired: &Desired, inventory: &Inventory) -> Inventory {
+    let kept: HashMap<&str, &PlanStep> = plan
+        .steps
+        .iter()
+        .filter(|s| s.drift && s.action == Action::Noop)
+        .map(|s| (s.path.as_str(), s))
+        .collect();
+    let mut files = BTreeMap::new();
+    for f in &desired.files {
+        if kept.contains_key(f.path.as_str()) {
+            if let Some(old) = inventory.files.get(&f.path) {
+                files.insert(f.path.clone(), old.clone());
+            }
+        } else {
+            files.insert(
+                f.path.clone(),
+                InventoryEntry {
+                    sha256: f.sha256.clone(),
+                    mode: f.mode,
+                },
+            );
+        }
+    }
+    let changed = plan.has_changes() || inventory.revision.as_deref() != Some(plan.revision.as_str());
+    Inventory {
+        revision: Some(plan.revision.clone()),
+        generation: inventory.generation,
+        applied_at: if changed {
+            Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string())
+        } else {
+            inventory.applied_at.clone()
+        },
+        files,
+    }
+}
+
+/// Keep rendered files (config.toml, hooks.json) in the follower store, so a generation can be
+/// restored byte for byte later.
+fn keep_rendered_content(desired: &Desired, codexport_home: &Path, host: &dyn Host) -> std::io::Result<()> {
+    let store = crate::follower::store::FollowerStore::new(codexport_home).blobs();
+    for f in &desired.files {
+        if let Content::Rendered(bytes) = &f.content {
+            let path = store.path_of(&f.sha256);
+            if host.observe(&path)? == super::host::Observed::Absent {
+                if let Some(parent) = path.parent() {
+                    host.create_private_dir_all(parent)?;
+                }
+                host.write_file(&path, bytes, crate::fs::SECRET_MODE)?;
+            }
+        }
+    }
+    Ok(())
 }

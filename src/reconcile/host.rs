@@ -1,9 +1,12 @@
-//! The one side-effect trait of a reconcile (DESIGN.md: like chezmoi's `System`).
+//! The one side-effect trait of a reconcile (DESIGN.md; like chezmoi's `System`).
 //!
-//! Planning reads through [`Host::observe`]; executing writes through the other methods. The
-//! real implementation uses `crate::fs`; tests may record instead.
+//! Everything `reconcile/` reads or writes on disk goes through [`Host`]: the real
+//! implementation uses `crate::fs`; [`RecordingHost`] reads the real disk but only records the
+//! writes, so `plan`, `apply --dry-run` and `apply` run one code path.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// What is at a path, without following a symlink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,20 +43,74 @@ impl Observed {
     }
 }
 
+/// One recorded side effect (what [`RecordingHost`] keeps instead of doing it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// `create_dir` or `create_dir_all`.
+    CreateDir(PathBuf),
+    /// `remove_dir` or `remove_dir_all`.
+    RemoveDir(PathBuf),
+    /// `write_file` (path, size in bytes, mode).
+    Write(PathBuf, u64, u32),
+    /// `copy_file` (from, to, mode).
+    Copy(PathBuf, PathBuf, u32),
+    /// `rename` (from, to).
+    Rename(PathBuf, PathBuf),
+    /// `remove_file`.
+    Remove(PathBuf),
+    /// `append` (journal line).
+    Append(PathBuf),
+}
+
+/// Errors taking the lock.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Still held by another process after the wait.
+    #[error("another codexport holds {} (waited {waited:?})", path.display())]
+    Held {
+        /// The lock file.
+        path: PathBuf,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// I/O opening the lock file.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// A held lock; released on drop (and by the OS when the process dies).
+pub struct LockGuard {
+    _file: Option<std::fs::File>,
+}
+
 /// Side effects of a reconcile. Paths are absolute.
 pub trait Host {
     /// Look at a path without following symlinks; hashes regular files.
     fn observe(&self, path: &Path) -> std::io::Result<Observed>;
+    /// Read a whole file; `None` when absent.
+    fn read(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>>;
+    /// Names in a directory, sorted; empty when the directory is absent.
+    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<String>>;
     /// Create one directory (its parent exists).
     fn create_dir(&self, path: &Path) -> std::io::Result<()>;
+    /// Create a directory and its parents (mode 0700: only for codexport's own state).
+    fn create_private_dir_all(&self, path: &Path) -> std::io::Result<()>;
     /// Remove an empty directory.
     fn remove_dir(&self, path: &Path) -> std::io::Result<()>;
+    /// Remove a directory tree of codexport's own state (pruned backups).
+    fn remove_dir_all(&self, path: &Path) -> std::io::Result<()>;
     /// Write bytes atomically with a mode.
     fn write_file(&self, path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>;
-    /// Copy a file atomically with a mode (creating the destination's parents).
+    /// Copy a file atomically with a mode (creating the destination's parents, 0700).
     fn copy_file(&self, from: &Path, to: &Path, mode: u32) -> std::io::Result<()>;
-    /// Remove a file.
+    /// Rename (creating the destination's parents, 0700).
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()>;
+    /// Remove a file (absent is not an error).
     fn remove_file(&self, path: &Path) -> std::io::Result<()>;
+    /// Append one line to a file and fsync it (the journal), creating it with mode 0600.
+    fn append(&self, path: &Path, line: &[u8]) -> std::io::Result<()>;
+    /// Take an exclusive lock on `path`, waiting up to `wait`.
+    fn lock(&self, path: &Path, wait: Duration) -> Result<LockGuard, LockError>;
 }
 
 /// The real file system.
@@ -84,12 +141,45 @@ impl Host for RealHost {
         })
     }
 
+    fn read(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+        match fs_err::read(path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<String>> {
+        let entries = match fs_err::read_dir(path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut names = Vec::new();
+        for e in entries {
+            names.push(e?.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+
     fn create_dir(&self, path: &Path) -> std::io::Result<()> {
         fs_err::create_dir(path)
     }
 
+    fn create_private_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        crate::fs::create_private_dir(path)
+    }
+
     fn remove_dir(&self, path: &Path) -> std::io::Result<()> {
         fs_err::remove_dir(path)
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        match fs_err::remove_dir_all(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
     }
 
     fn write_file(&self, path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
@@ -103,7 +193,129 @@ impl Host for RealHost {
         crate::fs::copy_atomic(from, to, mode)
     }
 
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        if let Some(parent) = to.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        fs_err::rename(from, to)?;
+        if let Some(parent) = to.parent() {
+            crate::fs::sync_dir(parent);
+        }
+        Ok(())
+    }
+
     fn remove_file(&self, path: &Path) -> std::io::Result<()> {
-        fs_err::remove_file(path)
+        match fs_err::remove_file(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    fn append(&self, path: &Path, line: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let existed = path.exists();
+        let mut f = fs_err::OpenOptions::new().create(true).append(true).open(path)?;
+        if !existed {
+            crate::fs::set_mode(path, crate::fs::SECRET_MODE)?;
+        }
+        f.write_all(line)?;
+        f.write_all(b"\n")?;
+        f.sync_all()
+    }
+
+    fn lock(&self, path: &Path, wait: Duration) -> Result<LockGuard, LockError> {
+        if let Some(parent) = path.parent() {
+            crate::fs::create_private_dir(parent)?;
+        }
+        let file = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?
+            .into_parts()
+            .0;
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(LockGuard { _file: Some(file) }),
+                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < wait => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(LockError::Held {
+                        path: path.to_path_buf(),
+                        waited: start.elapsed(),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Reads the real disk, records every write instead of doing it (dry runs and order tests).
+#[derive(Debug, Default)]
+pub struct RecordingHost {
+    effects: Mutex<Vec<Effect>>,
+}
+
+impl RecordingHost {
+    /// A host with nothing recorded.
+    pub fn new() -> Self {
+        RecordingHost::default()
+    }
+
+    /// The effects recorded so far, in order.
+    pub fn effects(&self) -> Vec<Effect> {
+        self.effects.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, effect: Effect) -> std::io::Result<()> {
+        if let Ok(mut e) = self.effects.lock() {
+            e.push(effect);
+        }
+        Ok(())
+    }
+}
+
+impl Host for RecordingHost {
+    fn observe(&self, path: &Path) -> std::io::Result<Observed> {
+        RealHost.observe(path)
+    }
+    fn read(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+        RealHost.read(path)
+    }
+    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<String>> {
+        RealHost.list_dir(path)
+    }
+    fn create_dir(&self, path: &Path) -> std::io::Result<()> {
+        self.record(Effect::CreateDir(path.into()))
+    }
+    fn create_private_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        self.record(Effect::CreateDir(path.into()))
+    }
+    fn remove_dir(&self, path: &Path) -> std::io::Result<()> {
+        self.record(Effect::RemoveDir(path.into()))
+    }
+    fn remove_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        self.record(Effect::RemoveDir(path.into()))
+    }
+    fn write_file(&self, path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+        self.record(Effect::Write(path.into(), bytes.len() as u64, mode))
+    }
+    fn copy_file(&self, from: &Path, to: &Path, mode: u32) -> std::io::Result<()> {
+        self.record(Effect::Copy(from.into(), to.into(), mode))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.record(Effect::Rename(from.into(), to.into()))
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        self.record(Effect::Remove(path.into()))
+    }
+    fn append(&self, path: &Path, _line: &[u8]) -> std::io::Result<()> {
+        self.record(Effect::Append(path.into()))
+    }
+    fn lock(&self, _path: &Path, _wait: Duration) -> Result<LockGuard, LockError> {
+        Ok(LockGuard { _file: None })
     }
 }

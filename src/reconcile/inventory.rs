@@ -1,10 +1,13 @@
 //! `inventory.json`: what codexport last wrote (path -> sha256, mode), the applied revision and
-//! the generation. The three-way compare reads it; `execute` writes it last.
+//! the generation. The three-way compare reads it; `execute` writes it last (through the
+//! [`Host`], so dry runs write nothing).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use super::host::Host;
 
 /// File name inside CODEXPORT_HOME.
 pub const FILE_NAME: &str = "inventory.json";
@@ -26,7 +29,7 @@ pub struct Inventory {
     /// Revision last applied.
     #[serde(default)]
     pub revision: Option<String>,
-    /// Generation of the last apply that changed something (backups/<generation>/).
+    /// Generation of the last apply that changed something.
     #[serde(default)]
     pub generation: u64,
     /// When it was applied (RFC 3339).
@@ -37,28 +40,35 @@ pub struct Inventory {
     pub files: BTreeMap<String, InventoryEntry>,
 }
 
-impl Inventory {
-    /// Path under `codexport_home`.
-    pub fn path(codexport_home: &Path) -> PathBuf {
-        codexport_home.join(FILE_NAME)
-    }
+/// Path under `codexport_home`.
+pub fn path(codexport_home: &Path) -> PathBuf {
+    codexport_home.join(FILE_NAME)
+}
 
-    /// Load (empty when absent).
-    pub fn load(codexport_home: &Path) -> std::io::Result<Self> {
-        let path = Self::path(codexport_home);
-        match fs_err::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Inventory::default()),
-            Err(e) => Err(e),
+/// Load (empty when absent). Errors name the file.
+pub fn load(host: &dyn Host, codexport_home: &Path) -> std::io::Result<Inventory> {
+    let p = path(codexport_home);
+    match host.read(&p)? {
+        Some(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|e| std::io::Error::other(format!("{}: {e}", p.display())))
         }
+        None => Ok(Inventory::default()),
     }
+}
 
-    /// Write atomically (mode 0600).
-    pub fn save(&self, codexport_home: &Path) -> std::io::Result<()> {
-        crate::fs::create_private_dir(codexport_home)?;
-        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::fs::write_atomic(&Self::path(codexport_home), &bytes, crate::fs::SECRET_MODE)
+/// Write atomically (mode 0600); an empty default inventory removes the file.
+pub fn save(host: &dyn Host, codexport_home: &Path, inventory: &Inventory) -> std::io::Result<()> {
+    if inventory == &Inventory::default() {
+        return host.remove_file(&path(codexport_home));
+    }
+    host.create_private_dir_all(codexport_home)?;
+    let bytes = serde_json::to_vec_pretty(inventory).map_err(std::io::Error::other)?;
+    host.write_file(&path(codexport_home), &bytes, crate::fs::SECRET_MODE)
+}
+
+impl Inventory {
+    /// Load with the real file system (for status and other read-only callers).
+    pub fn load(codexport_home: &Path) -> std::io::Result<Self> {
+        load(&super::host::RealHost, codexport_home)
     }
 }

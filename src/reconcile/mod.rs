@@ -1,16 +1,33 @@
 //! Reconcile: render the staged desired state for this follower, observe the disk, plan,
-//! and execute with backups and rollback. `plan` never writes; `execute` never decides.
+//! and execute with a journal, backups, rollback and generations. `plan` never writes;
+//! `execute` never decides. Every side effect goes through [`host::Host`].
 
+pub mod compare;
+pub mod diff;
 pub mod execute;
+pub mod generations;
 pub mod graph;
 pub mod host;
 pub mod inventory;
+pub mod journal;
 pub mod plan;
 pub mod render;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::exit::{Exit, ExitStatus};
+use crate::follower::enrollment::Enrollment;
+use crate::follower::local::{LocalSettings, LocalSettingsError, OnDrift};
+use crate::follower::store::FollowerStore;
+use crate::paths::Roots;
+
+use execute::{ApplyReport, ExecuteOptions};
+use generations::GenerationKind;
+use host::{Host, LockError};
+
+/// How long `apply` waits for another run to release the lock.
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// Why a plan or an apply failed.
 #[derive(Debug, thiserror::Error)]
@@ -21,17 +38,29 @@ pub enum ReconcileError {
     /// The step graph is inconsistent (a bug, or a hostile document).
     #[error(transparent)]
     Graph(#[from] graph::GraphError),
-    /// Something other than a regular file is where codexport must write a file.
-    #[error("{} is a {kind} where codexport must write a file; move it away, then run again", path.display())]
+    /// local.toml is invalid.
+    #[error(transparent)]
+    Local(#[from] LocalSettingsError),
+    /// Something other than a directory is where codexport must create a directory.
+    #[error("{} is a {kind} where codexport needs a directory; move it away, then run again", path.display())]
     Obstructed {
         /// The path.
         path: PathBuf,
-        /// What is there (directory, symlink, special file).
+        /// What is there (file, symlink, special file).
         kind: &'static str,
     },
     /// Another codexport holds the lock.
-    #[error("another codexport is applying changes (lock {} is held)", .0.display())]
-    Locked(PathBuf),
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    /// The safety valve refused the plan.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Drift under `onDrift = fail`.
+    #[error("drift under onDrift = fail: {}", .0.join(", "))]
+    Drift(Vec<String>),
+    /// A saved plan no longer matches the desired or observed state.
+    #[error("the saved plan is stale: {0}")]
+    StalePlan(String),
     /// A step failed; everything done before it was rolled back.
     #[error("step {step} failed: {reason}; the apply was rolled back")]
     RolledBack {
@@ -40,10 +69,13 @@ pub enum ReconcileError {
         /// Why it failed.
         reason: String,
     },
+    /// `rollback` has nothing to go back to, or the content is gone.
+    #[error("cannot roll back: {0}")]
+    NoGeneration(String),
     /// Enrollment or the staged document.
     #[error(transparent)]
     Follower(#[from] crate::follower::FollowerError),
-    /// I/O outside any step (inventory, lock, backups directory).
+    /// I/O outside any step (inventory, lock, journal, backups directory).
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -53,18 +85,29 @@ impl ExitStatus for ReconcileError {
         match self {
             ReconcileError::Render(e) => e.exit(),
             ReconcileError::Follower(e) => e.exit(),
-            ReconcileError::Obstructed { .. } | ReconcileError::Locked(_) => Exit::Drift,
+            ReconcileError::Local(e) => e.exit(),
+            ReconcileError::Obstructed { .. }
+            | ReconcileError::Locked(_)
+            | ReconcileError::Refused(_)
+            | ReconcileError::Drift(_)
+            | ReconcileError::StalePlan(_) => Exit::Drift,
             ReconcileError::RolledBack { .. } => Exit::RolledBack,
+            ReconcileError::NoGeneration(_) => Exit::Usage,
             ReconcileError::Graph(_) | ReconcileError::Io(_) => Exit::Error,
         }
     }
     fn hint(&self) -> Option<String> {
-        match self {
-            ReconcileError::Render(e) => e.hint(),
-            ReconcileError::Follower(e) => e.hint(),
-            ReconcileError::Locked(_) => Some("wait for the other run to finish, then try again".into()),
-            _ => None,
-        }
+        Some(match self {
+            ReconcileError::Render(e) => return e.hint(),
+            ReconcileError::Follower(e) => return e.hint(),
+            ReconcileError::Local(e) => return e.hint(),
+            ReconcileError::Locked(_) => "wait for the other run to finish, then try again".into(),
+            ReconcileError::Refused(_) => "check the master; if this is intended, run `codexport reconcile --allow-mass-delete`".into(),
+            ReconcileError::Drift(_) => "look at `codexport plan`; set onDrift = \"overwrite\" or \"keep\" in local.toml, or undo the local edits".into(),
+            ReconcileError::StalePlan(_) => "run `codexport plan` again and review the new plan".into(),
+            ReconcileError::NoGeneration(_) => "list generations with `codexport generations`".into(),
+            _ => return None,
+        })
     }
 }
 
@@ -77,42 +120,186 @@ pub struct Prepared {
     pub inventory: inventory::Inventory,
     /// The ordered steps.
     pub plan: plan::Plan,
+    /// local.toml.
+    pub settings: LocalSettings,
 }
 
-/// Load the enrollment and the staged document (verified again), render it and plan it.
-///
-/// Errors: [`crate::follower::FollowerError::NothingStaged`] before the first sync; render and
-/// plan errors otherwise. Never writes.
-pub fn prepare(roots: &crate::paths::Roots, host: &dyn host::Host) -> Result<Prepared, ReconcileError> {
-    use crate::follower::enrollment::Enrollment;
-    use crate::follower::store::FollowerStore;
+/// Load the enrollment, the staged document (verified again) and local.toml; render and plan.
+/// Never writes.
+pub fn prepare(roots: &Roots, host: &dyn Host) -> Result<Prepared, ReconcileError> {
+    let settings = LocalSettings::load(&roots.codexport_home)?;
     let enrollment = Enrollment::load(&roots.codexport_home)?;
     let store = FollowerStore::new(&roots.codexport_home);
     let staged = store
         .load_staged(&enrollment)?
         .ok_or(crate::follower::FollowerError::NothingStaged)?;
-    let desired = render::render(&staged.doc, &store.blobs(), roots)?;
-    let inventory = inventory::Inventory::load(&roots.codexport_home)?;
-    let plan = plan::build(&desired, &inventory, &roots.codex_home, host)?;
+    let desired = render::render(&staged.doc, &store.blobs(), roots, host)?;
+    plan_for(roots, desired, settings.on_drift, settings, host)
+}
+
+fn plan_for(
+    roots: &Roots,
+    desired: render::Desired,
+    policy: OnDrift,
+    settings: LocalSettings,
+    host: &dyn Host,
+) -> Result<Prepared, ReconcileError> {
+    let inventory = inventory::load(host, &roots.codexport_home)?;
+    let plan = plan::build(&desired, &inventory, &roots.codex_home, policy, host)?;
     Ok(Prepared {
         desired,
         inventory,
         plan,
+        settings,
     })
 }
 
-/// Execute a prepared plan with the real host.
-pub fn apply(
-    roots: &crate::paths::Roots,
-    prepared: &Prepared,
-    host: &dyn host::Host,
-) -> Result<execute::ApplyReport, ReconcileError> {
-    execute::apply(
+/// Options of [`apply_staged`].
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Apply even when the safety valve refuses the plan.
+    pub allow_mass_delete: bool,
+    /// Only apply if the fresh plan equals this saved one (`apply --plan FILE`).
+    pub expected: Option<plan::Plan>,
+}
+
+/// What [`apply_staged`] did.
+#[derive(Debug)]
+pub struct Applied {
+    /// Interrupted runs rolled back first.
+    pub recovered: Vec<journal::Recovered>,
+    /// The plan that was executed.
+    pub prepared: Prepared,
+    /// The execution.
+    pub report: ApplyReport,
+}
+
+/// Under the lock: recover interrupted runs, plan the staged revision, execute it.
+pub fn apply_staged(roots: &Roots, host: &dyn Host, options: &ApplyOptions) -> Result<Applied, ReconcileError> {
+    let _lock = host.lock(&roots.codexport_home.join("lock"), LOCK_WAIT)?;
+    let recovered = journal::recover(host, &roots.codexport_home)?;
+    let prepared = prepare(roots, host)?;
+    if let Some(saved) = &options.expected {
+        check_saved(saved, &prepared.plan)?;
+    }
+    let exec = ExecuteOptions {
+        kind: GenerationKind::Apply,
+        allow_mass_delete: options.allow_mass_delete,
+        keep_generations: prepared.settings.keep_generations,
+    };
+    let report = execute::execute(
         &prepared.plan,
         &prepared.desired,
         &prepared.inventory,
-        &roots.codex_home,
-        &roots.codexport_home,
+        roots,
         host,
-    )
+        exec,
+    )?;
+    Ok(Applied {
+        recovered,
+        prepared,
+        report,
+    })
+}
+
+/// Under the lock: restore generation `to` (default: the one before the newest) byte for byte
+/// from the store, recorded as a new generation.
+pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Applied, ReconcileError> {
+    let _lock = host.lock(&roots.codexport_home.join("lock"), LOCK_WAIT)?;
+    let recovered = journal::recover(host, &roots.codexport_home)?;
+    let settings = LocalSettings::load(&roots.codexport_home)?;
+    let all = generations::list(host, &roots.codexport_home)?;
+    let target = match to {
+        Some(n) => all
+            .iter()
+            .find(|g| g.number == n)
+            .ok_or_else(|| ReconcileError::NoGeneration(format!("generation {n} does not exist (or was pruned)")))?,
+        None if all.len() >= 2 => &all[all.len() - 2],
+        None => return Err(ReconcileError::NoGeneration("there is no earlier generation".into())),
+    };
+    let blobs = FollowerStore::new(&roots.codexport_home).blobs();
+    let mut files = Vec::new();
+    for (path, entry) in &target.files {
+        let blob = blobs.path_of(&entry.sha256);
+        let size = match host.observe(&blob)? {
+            host::Observed::File { size, .. } => size,
+            _ => {
+                return Err(ReconcileError::NoGeneration(format!(
+                    "the content of {path} in generation {} is no longer in the store",
+                    target.number
+                )));
+            }
+        };
+        let class = crate::codex::layout::classify(path);
+        files.push(render::DesiredFile {
+            path: path.clone(),
+            content: render::Content::Blob(blob),
+            sha256: entry.sha256.clone(),
+            size,
+            mode: entry.mode,
+            class,
+        });
+    }
+    let desired = render::Desired {
+        revision: target.revision.clone(),
+        files,
+    };
+    let prepared = plan_for(roots, desired, OnDrift::Overwrite, settings, host)?;
+    let exec = ExecuteOptions {
+        kind: GenerationKind::Rollback,
+        allow_mass_delete: true,
+        keep_generations: prepared.settings.keep_generations,
+    };
+    let report = execute::execute(
+        &prepared.plan,
+        &prepared.desired,
+        &prepared.inventory,
+        roots,
+        host,
+        exec,
+    )?;
+    Ok(Applied {
+        recovered,
+        prepared,
+        report,
+    })
+}
+
+/// A saved plan may be applied only when neither the desired nor the observed state changed.
+fn check_saved(saved: &plan::Plan, fresh: &plan::Plan) -> Result<(), ReconcileError> {
+    if saved.revision != fresh.revision {
+        return Err(ReconcileError::StalePlan(format!(
+            "the staged revision is now {} (the plan was made for {})",
+            fresh.revision, saved.revision
+        )));
+    }
+    if saved.desired_fingerprint != fresh.desired_fingerprint {
+        return Err(ReconcileError::StalePlan(
+            "the desired state changed (overlay or policy)".into(),
+        ));
+    }
+    if saved.observed_fingerprint != fresh.observed_fingerprint || saved.steps != fresh.steps {
+        let old: std::collections::HashMap<&str, &plan::PlanStep> =
+            saved.steps.iter().map(|s| (s.id.as_str(), s)).collect();
+        let mut changed: Vec<&str> = fresh
+            .steps
+            .iter()
+            .filter(|s| old.get(s.id.as_str()) != Some(s))
+            .map(|s| s.path.as_str())
+            .collect();
+        changed.extend(
+            saved
+                .steps
+                .iter()
+                .filter(|s| !fresh.steps.iter().any(|f| f.id == s.id))
+                .map(|s| s.path.as_str()),
+        );
+        let what = if changed.is_empty() {
+            "files under ~/.codex changed since the plan was made".to_string()
+        } else {
+            format!("changed since the plan was made: {}", changed.join(", "))
+        };
+        return Err(ReconcileError::StalePlan(what));
+    }
+    Ok(())
 }

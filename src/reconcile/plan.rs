@@ -6,15 +6,18 @@ use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON};
+use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON, classify};
+use crate::follower::local::OnDrift;
 use crate::model::FileClass;
 
 use super::ReconcileError;
+use super::compare::{Decision, decide_remove, decide_write};
 use super::graph::order;
 use super::host::{Host, Observed};
 use super::inventory::Inventory;
-use super::render::Desired;
+use super::render::{Content, Desired, DesiredFile};
 
 /// What a step does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -26,7 +29,7 @@ pub enum Action {
     Update,
     /// Remove a file codexport wrote earlier (backed up first).
     Delete,
-    /// Already as desired.
+    /// Nothing to do (up to date, or drift kept by policy).
     Noop,
 }
 
@@ -59,22 +62,34 @@ pub struct PlanStep {
     /// Path relative to CODEX_HOME.
     pub path: String,
     /// File class, when the step is about a file.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<FileClass>,
     /// Why, in words.
     pub reason: String,
-    /// Size on disk now (bytes), when there is a file.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// True when the disk differs from both the desired state and what codexport last wrote.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drift: bool,
+    /// What stands in the way when it is not a file (`directory`, `symlink`, `special file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obstruction: Option<String>,
+    /// Steps that must run first (ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
+    /// Size on disk now (bytes); absent for secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_before: Option<u64>,
-    /// Size after the step (bytes), when there will be a file.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Size after the step (bytes); absent for secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_after: Option<u64>,
     /// Mode after the step (`0o644`), when there will be a file.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
-    /// True for secret files: renderers show `(sensitive)` instead of any value.
-    #[serde(default)]
+    /// True for secret files: no size, diff or value is ever shown, only `(sensitive)`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sensitive: bool,
+    /// Unified diff for updated text files (secret values redacted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 /// Counts by action.
@@ -88,6 +103,8 @@ pub struct Summary {
     pub delete: usize,
     /// Steps with nothing to do.
     pub noop: usize,
+    /// Steps that found drift (whatever the policy made of it).
+    pub drift: usize,
 }
 
 /// A whole plan.
@@ -99,10 +116,19 @@ pub struct Plan {
     pub revision: String,
     /// The revision applied before, if any.
     pub applied_revision: Option<String>,
+    /// The drift policy in force (`onDrift` in local.toml).
+    pub on_drift: OnDrift,
     /// Steps in execution order.
     pub steps: Vec<PlanStep>,
     /// Counts by action.
     pub summary: Summary,
+    /// Why `apply` will refuse this plan without an override (mass delete, emptied config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// sha256 over the desired files (path, hash, mode) and the policy.
+    pub desired_fingerprint: String,
+    /// sha256 over what was observed on disk for every step.
+    pub observed_fingerprint: String,
 }
 
 impl Plan {
@@ -110,138 +136,219 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.steps.iter().any(|s| s.action != Action::Noop)
     }
+
+    /// Paths with drift that `onDrift = fail` refuses to touch.
+    pub fn blocking_drift(&self) -> Vec<&str> {
+        if self.on_drift != OnDrift::Fail {
+            return Vec::new();
+        }
+        self.steps.iter().filter(|s| s.drift).map(|s| s.path.as_str()).collect()
+    }
 }
 
 /// Compare desired, last written (inventory) and actual; return the ordered plan.
-///
-/// Errors: [`ReconcileError::Obstructed`] when a directory, symlink or special file stands
-/// where a file or directory must go (never followed, never replaced silently).
 pub fn build(
     desired: &Desired,
     inventory: &Inventory,
     codex_home: &Path,
+    policy: OnDrift,
     host: &dyn Host,
 ) -> Result<Plan, ReconcileError> {
     let mut steps: BTreeMap<String, PlanStep> = BTreeMap::new();
-    let mut edges = Vec::new();
-    let mut dirs_seen: HashSet<String> = HashSet::new();
+    let mut observed_hash = Sha256::new();
+    let mut dirs: HashSet<String> = HashSet::new();
     for file in &desired.files {
-        let parent = ensure_dirs(&file.path, codex_home, host, &mut steps, &mut edges, &mut dirs_seen)?;
+        let parent = ensure_dirs(&file.path, codex_home, host, &mut steps, &mut dirs)?;
         let abs = codex_home.join(&file.path);
-        let observed = if parent_is_new(&parent, &steps) {
+        let actual = if parent.as_ref().is_some_and(|p| steps.contains_key(&dir_id(p))) {
             Observed::Absent
         } else {
             host.observe(&abs)?
         };
+        observed_hash.update(format!("{}\0{actual:?}\n", file.path));
+        let decision = decide_write(
+            &file.sha256,
+            file.mode,
+            inventory.files.get(&file.path),
+            &actual,
+            policy,
+        );
         let (kind, prefix) = match file.path.as_str() {
             CONFIG_TOML => (StepKind::WriteConfig, "config"),
             HOOKS_JSON => (StepKind::WriteHooks, "hooks"),
             _ => (StepKind::WriteFile, "file"),
         };
-        let last = inventory.files.get(&file.path);
-        let (action, reason, size_before) = match observed {
-            Observed::Absent => (Action::Create, "absent".to_string(), None),
-            Observed::File { sha256, size, mode } => {
-                if sha256 == file.sha256 && mode == file.mode {
-                    (Action::Noop, "up to date".into(), Some(size))
-                } else if sha256 == file.sha256 {
-                    (
-                        Action::Update,
-                        format!("mode {} -> {}", fmt_mode(mode), fmt_mode(file.mode)),
-                        Some(size),
-                    )
-                } else {
-                    let why = match last {
-                        Some(l) if l.sha256 == sha256 => "changed on the master",
-                        Some(_) => "edited locally since codexport wrote it: the local version is backed up",
-                        None => "not written by codexport: the existing file is backed up",
-                    };
-                    (Action::Update, why.into(), Some(size))
-                }
-            }
-            other => {
-                return Err(ReconcileError::Obstructed {
-                    path: abs,
-                    kind: other.kind(),
-                });
-            }
+        let size_before = if let Observed::File { size, .. } = actual {
+            Some(size)
+        } else {
+            None
         };
-        let id = format!("{prefix}:{}", file.path);
-        if let Some(p) = parent {
-            edges.push((format!("dir:{p}"), id.clone()));
-        }
+        let diff = match (&actual, decision.action, file.class) {
+            (Observed::File { .. }, Action::Update, c) if c != FileClass::Secret => text_diff(file, &abs, host)?,
+            _ => None,
+        };
+        let requires = parent
+            .iter()
+            .map(|p| dir_id(p))
+            .filter(|id| steps.contains_key(id))
+            .collect();
+        let step = file_step(
+            format!("{prefix}:{}", file.path),
+            kind,
+            file,
+            decision,
+            requires,
+            size_before,
+            diff,
+        );
+        steps.insert(step.id.clone(), step);
+    }
+    let wanted: HashSet<&str> = desired.files.iter().map(|f| f.path.as_str()).collect();
+    for (path, last) in inventory.files.iter().filter(|(p, _)| !wanted.contains(p.as_str())) {
+        let actual = host.observe(&codex_home.join(path))?;
+        observed_hash.update(format!("{path}\0{actual:?}\n"));
+        let Some(decision) = decide_remove(last, &actual, policy) else {
+            continue;
+        };
+        let class = classify(path);
+        let sensitive = class == FileClass::Secret;
+        let size_before = match actual {
+            Observed::File { size, .. } if !sensitive => Some(size),
+            _ => None,
+        };
+        let id = format!("remove:{path}");
         let step = PlanStep {
             id: id.clone(),
-            kind,
-            action,
-            path: file.path.clone(),
-            class: Some(file.class),
-            reason,
+            kind: StepKind::RemoveFile,
+            action: decision.action,
+            path: path.clone(),
+            class: Some(class),
+            reason: decision.reason,
+            drift: decision.drift,
+            obstruction: None,
+            requires: Vec::new(),
             size_before,
-            size_after: Some(file.size),
-            mode: Some(fmt_mode(file.mode)),
-            sensitive: file.class == FileClass::Secret,
+            size_after: None,
+            mode: None,
+            sensitive,
+            diff: None,
         };
         steps.insert(id, step);
     }
-    let wanted: HashSet<&str> = desired.files.iter().map(|f| f.path.as_str()).collect();
-    for (path, last) in &inventory.files {
-        if wanted.contains(path.as_str()) {
-            continue;
-        }
-        let abs = codex_home.join(path);
-        if let Observed::File { sha256, size, .. } = host.observe(&abs)? {
-            let reason = if sha256 == last.sha256 {
-                "dropped by the master"
-            } else {
-                "dropped by the master; local edits are backed up"
-            };
-            let id = format!("remove:{path}");
-            let class = Some(crate::codex::layout::classify(path));
-            let sensitive = class == Some(FileClass::Secret);
-            let step = PlanStep {
-                id: id.clone(),
-                kind: StepKind::RemoveFile,
-                action: Action::Delete,
-                path: path.clone(),
-                class,
-                reason: reason.into(),
-                size_before: Some(size),
-                size_after: None,
-                mode: None,
-                sensitive,
-            };
-            steps.insert(id, step);
-        }
-    }
+    let edges: Vec<(String, String)> = steps
+        .values()
+        .flat_map(|s| s.requires.iter().map(|r| (r.clone(), s.id.clone())))
+        .collect();
     let ids: Vec<String> = steps.keys().cloned().collect();
     let ordered = order(&ids, &edges)?;
     let steps: Vec<PlanStep> = ordered.into_iter().filter_map(|id| steps.remove(&id)).collect();
-    let mut summary = Summary::default();
-    for s in &steps {
-        match s.action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            Action::Delete => summary.delete += 1,
-            Action::Noop => summary.noop += 1,
-        }
-    }
+    let summary = summarize(&steps);
+    let refusal = refusal(&steps, desired, inventory);
     Ok(Plan {
         revision: desired.revision.clone(),
         applied_revision: inventory.revision.clone(),
+        on_drift: policy,
         steps,
         summary,
+        refusal,
+        desired_fingerprint: desired_fingerprint(desired, policy),
+        observed_fingerprint: format!("sha256:{}", hex::encode(observed_hash.finalize())),
     })
 }
 
-/// Add `EnsureDir` steps for the missing ancestors of `rel`; returns the parent directory when
-/// it is created by this plan (the file step then depends on it).
+fn file_step(
+    id: String,
+    kind: StepKind,
+    file: &DesiredFile,
+    d: Decision,
+    requires: Vec<String>,
+    size_before: Option<u64>,
+    diff: Option<String>,
+) -> PlanStep {
+    let sensitive = file.class == FileClass::Secret;
+    PlanStep {
+        id,
+        kind,
+        action: d.action,
+        path: file.path.clone(),
+        class: Some(file.class),
+        reason: d.reason,
+        drift: d.drift,
+        obstruction: d.obstruction.map(str::to_string),
+        requires,
+        size_before: size_before.filter(|_| !sensitive),
+        size_after: Some(file.size).filter(|_| !sensitive),
+        mode: Some(fmt_mode(file.mode)),
+        sensitive,
+        diff,
+    }
+}
+
+fn text_diff(file: &DesiredFile, abs: &Path, host: &dyn Host) -> Result<Option<String>, ReconcileError> {
+    let Some(old) = host.read(abs)? else { return Ok(None) };
+    let new = match &file.content {
+        Content::Rendered(b) => b.clone(),
+        Content::Blob(p) => match host.read(p)? {
+            Some(b) => b,
+            None => return Ok(None),
+        },
+    };
+    Ok(super::diff::unified(&file.path, &old, &new))
+}
+
+fn summarize(steps: &[PlanStep]) -> Summary {
+    let mut s = Summary::default();
+    for step in steps {
+        match step.action {
+            Action::Create => s.create += 1,
+            Action::Update => s.update += 1,
+            Action::Delete => s.delete += 1,
+            Action::Noop => s.noop += 1,
+        }
+        s.drift += usize::from(step.drift);
+    }
+    s
+}
+
+/// The safety valve: deleting more than half of the managed files, or emptying config.toml.
+fn refusal(steps: &[PlanStep], desired: &Desired, inventory: &Inventory) -> Option<String> {
+    let managed = inventory.files.len();
+    let deletes = steps.iter().filter(|s| s.action == Action::Delete).count();
+    if managed > 0 && deletes * 2 > managed {
+        return Some(format!(
+            "this revision deletes {deletes} of the {managed} files codexport manages"
+        ));
+    }
+    let config = desired.files.iter().find(|f| f.path == CONFIG_TOML);
+    let emptied = match config {
+        None => inventory.files.contains_key(CONFIG_TOML),
+        Some(f) => {
+            matches!(&f.content, Content::Rendered(b) if b.iter().all(u8::is_ascii_whitespace))
+                && inventory.files.contains_key(CONFIG_TOML)
+        }
+    };
+    emptied.then(|| "this revision empties config.toml".to_string())
+}
+
+fn desired_fingerprint(desired: &Desired, policy: OnDrift) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("{}\0{}\n", desired.revision, policy.as_str()));
+    for f in &desired.files {
+        h.update(format!("{}\0{}\0{:o}\n", f.path, f.sha256, f.mode));
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+fn dir_id(path: &str) -> String {
+    format!("dir:{path}")
+}
+
+/// Add `EnsureDir` steps for the missing ancestors of `rel`; returns its parent directory.
 fn ensure_dirs(
     rel: &str,
     codex_home: &Path,
     host: &dyn Host,
     steps: &mut BTreeMap<String, PlanStep>,
-    edges: &mut Vec<(String, String)>,
     seen: &mut HashSet<String>,
 ) -> Result<Option<String>, ReconcileError> {
     let parts: Vec<&str> = rel.split('/').collect();
@@ -249,7 +356,8 @@ fn ensure_dirs(
     for i in 1..parts.len() {
         let dir = parts[..i].join("/");
         if seen.insert(dir.clone()) {
-            let observed = if parent_is_new(&parent, steps) {
+            let parent_new = parent.as_ref().is_some_and(|p| steps.contains_key(&dir_id(p)));
+            let observed = if parent_new {
                 Observed::Absent
             } else {
                 host.observe(&codex_home.join(&dir))?
@@ -257,20 +365,28 @@ fn ensure_dirs(
             match observed {
                 Observed::Dir => {}
                 Observed::Absent => {
-                    let id = format!("dir:{dir}");
+                    let requires = parent
+                        .iter()
+                        .map(|p| dir_id(p))
+                        .filter(|id| steps.contains_key(id))
+                        .collect();
                     let step = PlanStep {
-                        id: id.clone(),
+                        id: dir_id(&dir),
                         kind: StepKind::EnsureDir,
                         action: Action::Create,
                         path: dir.clone(),
                         class: None,
                         reason: "absent".into(),
+                        drift: false,
+                        obstruction: None,
+                        requires,
                         size_before: None,
                         size_after: None,
                         mode: None,
                         sensitive: false,
+                        diff: None,
                     };
-                    steps.insert(id, step);
+                    steps.insert(step.id.clone(), step);
                 }
                 other => {
                     return Err(ReconcileError::Obstructed {
@@ -280,19 +396,9 @@ fn ensure_dirs(
                 }
             }
         }
-        if let Some(p) = &parent
-            && steps.contains_key(&format!("dir:{dir}"))
-            && steps.contains_key(&format!("dir:{p}"))
-        {
-            edges.push((format!("dir:{p}"), format!("dir:{dir}")));
-        }
         parent = Some(dir);
     }
-    Ok(parent.filter(|p| steps.contains_key(&format!("dir:{p}"))))
-}
-
-fn parent_is_new(parent: &Option<String>, steps: &BTreeMap<String, PlanStep>) -> bool {
-    parent.as_ref().is_some_and(|p| steps.contains_key(&format!("dir:{p}")))
+    Ok(parent)
 }
 
 /// `0o644`-style mode string.

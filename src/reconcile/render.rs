@@ -14,6 +14,8 @@ use crate::exit::{Exit, ExitStatus};
 use crate::model::{DesiredState, FileClass};
 use crate::paths::Roots;
 
+use super::host::{Host, Observed};
+
 /// Mode of the generated config.toml: it may hold MCP `env` secrets, so owner-only.
 pub const CONFIG_MODE: u32 = 0o600;
 /// Mode of the generated hooks.json.
@@ -100,8 +102,8 @@ impl ExitStatus for RenderError {
     }
 }
 
-/// Render `doc` for the follower at `roots`.
-pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots) -> Result<Desired, RenderError> {
+/// Render `doc` for the follower at `roots`, reading blobs through `host`.
+pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots, host: &dyn Host) -> Result<Desired, RenderError> {
     let vars = BTreeMap::from([
         ("home".to_string(), roots.home.display().to_string()),
         ("codexHome".to_string(), roots.codex_home.display().to_string()),
@@ -109,7 +111,7 @@ pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots) -> Result<De
     let mut files = Vec::with_capacity(doc.spec.files.len() + 2);
     for f in &doc.spec.files {
         let blob = blobs.path_of(&f.sha256);
-        if !blob.is_file() {
+        if !matches!(host.observe(&blob)?, Observed::File { .. }) {
             return Err(RenderError::MissingBlob {
                 path: f.path.clone(),
                 sha256: f.sha256.clone(),
@@ -130,7 +132,7 @@ pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots) -> Result<De
         });
     }
     if let Some(config) = &doc.spec.config {
-        let text = blob_text(blobs, CONFIG_TOML, &config.sha256)?;
+        let text = blob_text(host, blobs, CONFIG_TOML, &config.sha256)?;
         let mut parsed = parse_config(Path::new(CONFIG_TOML), &text)?;
         expand_toml(&mut parsed, &vars).map_err(|source| RenderError::Expand {
             file: CONFIG_TOML.into(),
@@ -139,7 +141,7 @@ pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots) -> Result<De
         files.push(rendered(CONFIG_TOML, parsed.to_string().into_bytes(), CONFIG_MODE));
     }
     if let Some(hooks) = &doc.spec.hooks {
-        let text = blob_text(blobs, HOOKS_JSON, &hooks.sha256)?;
+        let text = blob_text(host, blobs, HOOKS_JSON, &hooks.sha256)?;
         let mut value = parse_hooks(Path::new(HOOKS_JSON), &text)?;
         expand_json(&mut value, &vars).map_err(|source| RenderError::Expand {
             file: HOOKS_JSON.into(),
@@ -166,11 +168,13 @@ fn rendered(path: &str, bytes: Vec<u8>, mode: u32) -> DesiredFile {
     }
 }
 
-fn blob_text(blobs: &BlobStore, path: &str, sha256: &str) -> Result<String, RenderError> {
-    let bytes = fs_err::read(blobs.path_of(sha256)).map_err(|_| RenderError::MissingBlob {
-        path: path.into(),
-        sha256: sha256.into(),
-    })?;
+fn blob_text(host: &dyn Host, blobs: &BlobStore, path: &str, sha256: &str) -> Result<String, RenderError> {
+    let bytes = host
+        .read(&blobs.path_of(sha256))?
+        .ok_or_else(|| RenderError::MissingBlob {
+            path: path.into(),
+            sha256: sha256.into(),
+        })?;
     String::from_utf8(bytes).map_err(|_| {
         RenderError::Parse(ParseError {
             path: path.into(),

@@ -1,0 +1,137 @@
+//! `$CODEXPORT_HOME/local.toml`: the follower's own settings, written by the operator.
+//!
+//! Unknown keys are an error naming the key and the file: a typo must not pass silently.
+//! The JSON Schema `schemas/local.v1.schema.json` is generated from [`LocalSettings`].
+
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::exit::{Exit, ExitStatus};
+
+/// File name inside CODEXPORT_HOME.
+pub const FILE_NAME: &str = "local.toml";
+/// Generations kept when `keepGenerations` is not set.
+pub const DEFAULT_KEEP_GENERATIONS: usize = 10;
+
+/// What to do with a managed file edited locally since codexport wrote it (three-way drift).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnDrift {
+    /// Back up the local version into the new generation, then write the master's.
+    #[default]
+    Overwrite,
+    /// Leave the local version and report it.
+    Keep,
+    /// Stop before any write (exit 3).
+    Fail,
+}
+
+impl OnDrift {
+    /// The name as written in local.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnDrift::Overwrite => "overwrite",
+            OnDrift::Keep => "keep",
+            OnDrift::Fail => "fail",
+        }
+    }
+}
+
+/// The follower's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "codexport follower settings (local.toml, v1)")]
+pub struct LocalSettings {
+    /// Drift policy: `overwrite` (default), `keep` or `fail`.
+    #[serde(default)]
+    pub on_drift: OnDrift,
+    /// How many generations (and their backups) to keep; older ones are pruned. Default 10.
+    #[serde(default = "default_keep")]
+    pub keep_generations: usize,
+}
+
+fn default_keep() -> usize {
+    DEFAULT_KEEP_GENERATIONS
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        LocalSettings {
+            on_drift: OnDrift::default(),
+            keep_generations: DEFAULT_KEEP_GENERATIONS,
+        }
+    }
+}
+
+/// local.toml could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct LocalSettingsError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong (line, column, key).
+    pub reason: String,
+}
+
+impl ExitStatus for LocalSettingsError {
+    fn exit(&self) -> Exit {
+        Exit::Usage
+    }
+    fn hint(&self) -> Option<String> {
+        Some("known keys: onDrift = \"overwrite\" | \"keep\" | \"fail\", keepGenerations = N".into())
+    }
+}
+
+impl LocalSettings {
+    /// Load `codexport_home/local.toml`; defaults when the file is absent.
+    pub fn load(codexport_home: &Path) -> Result<Self, LocalSettingsError> {
+        let path = codexport_home.join(FILE_NAME);
+        let text = match fs_err::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LocalSettings::default()),
+            Err(e) => {
+                return Err(LocalSettingsError {
+                    path,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let settings: LocalSettings = toml::from_str(&text).map_err(|e| LocalSettingsError {
+            path: path.clone(),
+            reason: e.to_string().trim().replace('\n', " "),
+        })?;
+        if settings.keep_generations == 0 {
+            return Err(LocalSettingsError {
+                path,
+                reason: "keepGenerations must be at least 1".into(),
+            });
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_typos_and_values() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(LocalSettings::load(dir.path()).unwrap(), LocalSettings::default());
+        fs_err::write(dir.path().join(FILE_NAME), "onDrift = \"keep\"\nkeepGenerations = 3\n").unwrap();
+        let s = LocalSettings::load(dir.path()).unwrap();
+        assert_eq!((s.on_drift, s.keep_generations), (OnDrift::Keep, 3));
+        fs_err::write(dir.path().join(FILE_NAME), "onDrfit = \"keep\"\n").unwrap();
+        let err = LocalSettings::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("local.toml") && err.contains("onDrfit"), "{err}");
+        fs_err::write(dir.path().join(FILE_NAME), "onDrift = \"maybe\"\n").unwrap();
+        assert!(
+            LocalSettings::load(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("maybe")
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! Generations (like home-manager): every apply that changed something is recorded in
+//! `generations/<n>.json` with its revision, time, changed paths, backup location and the full
+//! file list, so `codexport rollback --to N` can restore it byte for byte from the store.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::host::Host;
+use super::inventory::InventoryEntry;
+
+/// Directory of generation records under CODEXPORT_HOME.
+pub const DIR: &str = "generations";
+/// Directory of backups under CODEXPORT_HOME (`backups/<n>/<path>`).
+pub const BACKUPS: &str = "backups";
+
+/// How a generation came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum GenerationKind {
+    /// An apply of a master revision.
+    Apply,
+    /// `codexport rollback`.
+    Rollback,
+}
+
+/// One generation record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Generation {
+    /// 1, 2, 3, ...
+    pub number: u64,
+    /// The master revision this generation holds.
+    pub revision: String,
+    /// Apply or rollback.
+    pub kind: GenerationKind,
+    /// RFC 3339 time.
+    pub created_at: String,
+    /// Paths (relative to CODEX_HOME) this generation created, changed or removed.
+    pub changed: Vec<String>,
+    /// Where the files it overwrote or removed were backed up (relative to CODEXPORT_HOME).
+    pub backup_dir: String,
+    /// Every managed file after this generation (path -> sha256, mode); contents are in the store.
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub files: BTreeMap<String, InventoryEntry>,
+}
+
+/// Path of generation `n`'s record.
+pub fn path(codexport_home: &Path, n: u64) -> PathBuf {
+    codexport_home.join(DIR).join(format!("{n}.json"))
+}
+
+/// Every record, oldest first; unreadable records are skipped (a half-written one after a crash).
+pub fn list(host: &dyn Host, codexport_home: &Path) -> std::io::Result<Vec<Generation>> {
+    let mut out = Vec::new();
+    for name in host.list_dir(&codexport_home.join(DIR))? {
+        if let Some(n) = name.strip_suffix(".json").and_then(|n| n.parse::<u64>().ok())
+            && let Some(bytes) = host.read(&path(codexport_home, n))?
+            && let Ok(g) = serde_json::from_slice::<Generation>(&bytes)
+        {
+            out.push(g);
+        }
+    }
+    out.sort_by_key(|g| g.number);
+    Ok(out)
+}
+
+/// Write a record (mode 0600).
+pub fn save(host: &dyn Host, codexport_home: &Path, generation: &Generation) -> std::io::Result<()> {
+    host.create_private_dir_all(&codexport_home.join(DIR))?;
+    let bytes = serde_json::to_vec_pretty(generation).map_err(std::io::Error::other)?;
+    host.write_file(&path(codexport_home, generation.number), &bytes, crate::fs::SECRET_MODE)
+}
+
+/// One more than the highest generation in records, backups and the inventory.
+pub fn next_number(host: &dyn Host, codexport_home: &Path, inventory_generation: u64) -> std::io::Result<u64> {
+    let mut highest = inventory_generation;
+    for dir in [DIR, BACKUPS] {
+        for name in host.list_dir(&codexport_home.join(dir))? {
+            if let Ok(n) = name.trim_end_matches(".json").parse::<u64>() {
+                highest = highest.max(n);
+            }
+        }
+    }
+    Ok(highest + 1)
+}
+
+/// Remove all but the newest `keep` records and their backups; returns the numbers removed.
+pub fn prune(host: &dyn Host, codexport_home: &Path, keep: usize) -> std::io::Result<Vec<u64>> {
+    let all = list(host, codexport_home)?;
+    let cut = all.len().saturating_sub(keep);
+    let mut removed = Vec::new();
+    for g in &all[..cut] {
+        host.remove_dir_all(&codexport_home.join(BACKUPS).join(g.number.to_string()))?;
+        host.remove_file(&path(codexport_home, g.number))?;
+        removed.push(g.number);
+    }
+    Ok(removed)
+}

@@ -1,0 +1,228 @@
+//! The journal of a run: `journal/<generation>.jsonl`, one JSON value a line, fsynced.
+//!
+//! Write-ahead: a step's undo record is appended before the step touches the disk, so a run
+//! killed at any point can be rolled back by the next one ([`recover`]). Lines: a header with
+//! the inventory before the run, one `step` line per step, and `committed` once the inventory
+//! and generation record are written. A committed journal only needs deleting.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::host::{Host, Observed};
+use super::inventory::Inventory;
+
+/// Directory of journals under CODEXPORT_HOME.
+pub const DIR: &str = "journal";
+
+/// How to undo one step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "undo")]
+pub enum Undo {
+    /// Remove a directory the step created (only if still empty).
+    RemoveDir {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Remove a file the step created.
+    RemoveFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Copy the backup back over the target.
+    Restore {
+        /// The file the step overwrote or removed.
+        target: PathBuf,
+        /// Its backup.
+        backup: PathBuf,
+        /// Its mode before the step.
+        mode: u32,
+    },
+    /// Remove what the step wrote, then rename the moved-aside obstruction back.
+    MoveBack {
+        /// Where the obstruction was.
+        target: PathBuf,
+        /// Where it was moved.
+        backup: PathBuf,
+    },
+}
+
+impl Undo {
+    fn touched(&self) -> [Option<&Path>; 2] {
+        match self {
+            Undo::RemoveDir { path } | Undo::RemoveFile { path } => [Some(path), None],
+            Undo::Restore { target, backup, .. } | Undo::MoveBack { target, backup } => [Some(target), Some(backup)],
+        }
+    }
+
+    /// Undo, best effort: every undo is safe to run even when its step never happened.
+    pub fn apply(&self, host: &dyn Host) {
+        let _ = match self {
+            Undo::RemoveDir { path } => host.remove_dir(path),
+            Undo::RemoveFile { path } => host.remove_file(path),
+            Undo::Restore { target, backup, mode } => match host.observe(backup) {
+                Ok(Observed::File { .. }) => host.copy_file(backup, target, *mode),
+                _ => Ok(()),
+            },
+            Undo::MoveBack { target, backup } => match host.observe(backup) {
+                Ok(Observed::Absent) | Err(_) => Ok(()),
+                Ok(_) => host.remove_file(target).and_then(|_| host.rename(backup, target)),
+            },
+        };
+    }
+}
+
+/// The header line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Header {
+    /// Generation this run creates.
+    pub generation: u64,
+    /// Revision it applies.
+    pub revision: String,
+    /// The inventory before the run, restored by a rollback.
+    pub previous_inventory: Inventory,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum Line {
+    Header(Header),
+    Step { id: String, undo: Undo },
+    Committed,
+}
+
+/// An open journal.
+pub struct Journal {
+    path: PathBuf,
+    undo: Vec<Undo>,
+}
+
+impl Journal {
+    /// Start a journal for `header.generation`.
+    pub fn begin(host: &dyn Host, codexport_home: &Path, header: Header) -> std::io::Result<Self> {
+        let dir = codexport_home.join(DIR);
+        host.create_private_dir_all(&dir)?;
+        let path = dir.join(format!("{}.jsonl", header.generation));
+        host.remove_file(&path)?;
+        append(host, &path, &Line::Header(header))?;
+        Ok(Journal { path, undo: Vec::new() })
+    }
+
+    /// Record how to undo a step, before the step runs.
+    pub fn record(&mut self, host: &dyn Host, id: &str, undo: Undo) -> std::io::Result<()> {
+        append(
+            host,
+            &self.path,
+            &Line::Step {
+                id: id.to_string(),
+                undo: undo.clone(),
+            },
+        )?;
+        self.undo.push(undo);
+        Ok(())
+    }
+
+    /// Undo every recorded step in reverse order, then drop the journal.
+    pub fn roll_back(self, host: &dyn Host) {
+        for u in self.undo.iter().rev() {
+            u.apply(host);
+        }
+        let _ = host.remove_file(&self.path);
+    }
+
+    /// Mark the run complete and delete the journal.
+    pub fn commit(self, host: &dyn Host) -> std::io::Result<()> {
+        append(host, &self.path, &Line::Committed)?;
+        crate::crash_point!("journal::after-commit");
+        host.remove_file(&self.path)
+    }
+}
+
+fn append(host: &dyn Host, path: &Path, line: &Line) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(line).map_err(std::io::Error::other)?;
+    host.append(path, &bytes)
+}
+
+/// What a recovery did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// Generation of the interrupted run.
+    pub generation: u64,
+    /// Steps undone (0 when the run had committed).
+    pub undone: usize,
+    /// Stray temp files removed.
+    pub temp_files_removed: usize,
+}
+
+/// Roll back every interrupted run found in `journal/`: undo its steps in reverse, restore the
+/// inventory, drop its generation record, remove stray temp files. Committed runs are only
+/// cleaned up.
+pub fn recover(host: &dyn Host, codexport_home: &Path) -> std::io::Result<Vec<Recovered>> {
+    let dir = codexport_home.join(DIR);
+    let mut out = Vec::new();
+    for name in host.list_dir(&dir)? {
+        let path = dir.join(&name);
+        let Some(bytes) = host.read(&path)? else { continue };
+        let lines: Vec<Line> = bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| serde_json::from_slice(l).ok())
+            .collect();
+        let generation = name.trim_end_matches(".jsonl").parse().unwrap_or(0);
+        if lines.last() == Some(&Line::Committed) {
+            host.remove_file(&path)?;
+            out.push(Recovered {
+                generation,
+                undone: 0,
+                temp_files_removed: 0,
+            });
+            continue;
+        }
+        let undos: Vec<&Undo> = lines
+            .iter()
+            .filter_map(|l| {
+                if let Line::Step { undo, .. } = l {
+                    Some(undo)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        // Temp files first: a half-written file would keep a created directory from being removed.
+        let mut dirs: Vec<&Path> = undos
+            .iter()
+            .flat_map(|u| u.touched())
+            .flatten()
+            .filter_map(Path::parent)
+            .collect();
+        dirs.push(codexport_home);
+        dirs.sort();
+        dirs.dedup();
+        let mut temp_files_removed = 0;
+        for d in dirs {
+            for n in host
+                .list_dir(d)?
+                .into_iter()
+                .filter(|n| n.starts_with(crate::fs::TEMP_PREFIX))
+            {
+                host.remove_file(&d.join(n))?;
+                temp_files_removed += 1;
+            }
+        }
+        for u in undos.iter().rev() {
+            u.apply(host);
+        }
+        if let Some(Line::Header(h)) = lines.first() {
+            super::inventory::save(host, codexport_home, &h.previous_inventory)?;
+            host.remove_file(&super::generations::path(codexport_home, h.generation))?;
+        }
+        host.remove_file(&path)?;
+        out.push(Recovered {
+            generation,
+            undone: undos.len(),
+            temp_files_removed,
+        });
+    }
+    Ok(out)
+}
