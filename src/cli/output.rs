@@ -73,7 +73,7 @@ pub fn plan_text(plan: &Plan) -> String {
     shown.sort_by(|a, b| a.path.cmp(&b.path));
     let width = shown
         .iter()
-        .map(|s| s.path.len() + usize::from(s.kind == StepKind::EnsureDir))
+        .map(|s| s.path.len() + usize::from(matches!(s.kind, StepKind::EnsureDir | StepKind::RemoveDir)))
         .max()
         .unwrap_or(0);
     for step in shown {
@@ -83,7 +83,7 @@ pub fn plan_text(plan: &Plan) -> String {
             Action::Delete => '-',
             Action::Noop => '!',
         };
-        let path = if step.kind == StepKind::EnsureDir {
+        let path = if matches!(step.kind, StepKind::EnsureDir | StepKind::RemoveDir) {
             format!("{}/", step.path)
         } else {
             step.path.clone()

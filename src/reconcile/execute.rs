@@ -106,7 +106,7 @@ pub fn execute(
                 reason: e.to_string(),
             });
         }
-        if matches!(step.action, Action::Update | Action::Delete) {
+        if matches!(step.action, Action::Update | Action::Delete) && step.kind != StepKind::RemoveDir {
             report.backed_up.push(step.path.clone());
         }
         report.changed += 1;
@@ -123,7 +123,7 @@ pub fn execute(
             changed: plan
                 .steps
                 .iter()
-                .filter(|s| s.action != Action::Noop && s.kind != StepKind::EnsureDir)
+                .filter(|s| s.action != Action::Noop && !matches!(s.kind, StepKind::EnsureDir | StepKind::RemoveDir))
                 .map(|s| s.path.clone())
                 .collect(),
             backup_dir: format!("{BACKUPS}/{generation}"),
@@ -160,6 +160,10 @@ fn run_step(
         (StepKind::EnsureDir, _) => {
             journal.record(host, &step.id, Undo::RemoveDir { path: target.into() })?;
             host.create_dir(target)
+        }
+        (StepKind::RemoveDir, _) => {
+            journal.record(host, &step.id, Undo::CreateDir { path: target.into() })?;
+            host.remove_dir(target)
         }
         (StepKind::RemoveFile, _) => {
             let mode = mode_on_disk(host, target);

@@ -24,6 +24,11 @@ pub enum Undo {
         /// The directory.
         path: PathBuf,
     },
+    /// Re-create a directory the step removed.
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+    },
     /// Remove a file the step created.
     RemoveFile {
         /// The file.
@@ -50,7 +55,7 @@ pub enum Undo {
 impl Undo {
     fn touched(&self) -> [Option<&Path>; 2] {
         match self {
-            Undo::RemoveDir { path } | Undo::RemoveFile { path } => [Some(path), None],
+            Undo::RemoveDir { path } | Undo::CreateDir { path } | Undo::RemoveFile { path } => [Some(path), None],
             Undo::Restore { target, backup, .. } | Undo::MoveBack { target, backup } => [Some(target), Some(backup)],
         }
     }
@@ -59,6 +64,10 @@ impl Undo {
     pub fn apply(&self, host: &dyn Host) {
         let _ = match self {
             Undo::RemoveDir { path } => host.remove_dir(path),
+            Undo::CreateDir { path } => match host.observe(path) {
+                Ok(Observed::Absent) => host.create_dir(path),
+                _ => Ok(()),
+            },
             Undo::RemoveFile { path } => host.remove_file(path),
             Undo::Restore { target, backup, mode } => match host.observe(backup) {
                 Ok(Observed::File { .. }) => host.copy_file(backup, target, *mode),

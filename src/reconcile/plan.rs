@@ -47,6 +47,8 @@ pub enum StepKind {
     WriteHooks,
     /// Remove a file the new revision dropped.
     RemoveFile,
+    /// Remove a directory that the removals leave empty.
+    RemoveDir,
 }
 
 /// One step.
@@ -235,6 +237,7 @@ pub fn build(
         };
         steps.insert(id, step);
     }
+    add_empty_dir_removals(codex_home, host, &mut steps)?;
     let edges: Vec<(String, String)> = steps
         .values()
         .flat_map(|s| s.requires.iter().map(|r| (r.clone(), s.id.clone())))
@@ -313,7 +316,10 @@ fn summarize(steps: &[PlanStep]) -> Summary {
 /// The safety valve: deleting more than half of the managed files, or emptying config.toml.
 fn refusal(steps: &[PlanStep], desired: &Desired, inventory: &Inventory) -> Option<String> {
     let managed = inventory.files.len();
-    let deletes = steps.iter().filter(|s| s.action == Action::Delete).count();
+    let deletes = steps
+        .iter()
+        .filter(|s| s.action == Action::Delete && s.kind == StepKind::RemoveFile)
+        .count();
     if managed > 0 && deletes * 2 > managed {
         return Some(format!(
             "this revision deletes {deletes} of the {managed} files codexport manages"
@@ -399,6 +405,72 @@ fn ensure_dirs(
         parent = Some(dir);
     }
     Ok(parent)
+}
+
+/// Directories whose every entry is being removed are removed too (deepest first), so a
+/// skill the master dropped leaves no empty folders behind. Nothing else is ever removed.
+fn add_empty_dir_removals(
+    codex_home: &Path,
+    host: &dyn Host,
+    steps: &mut BTreeMap<String, PlanStep>,
+) -> Result<(), ReconcileError> {
+    let mut gone: HashSet<String> = steps
+        .values()
+        .filter(|s| s.kind == StepKind::RemoveFile && s.action == Action::Delete)
+        .map(|s| s.path.clone())
+        .collect();
+    let mut candidates: Vec<String> = gone
+        .iter()
+        .filter_map(|p| p.rsplit_once('/').map(|(d, _)| d.to_string()))
+        .collect();
+    let mut checked = HashSet::new();
+    while let Some(dir) = candidates.pop() {
+        if !checked.insert(dir.clone())
+            || steps
+                .values()
+                .any(|s| s.path.starts_with(&format!("{dir}/")) && s.action != Action::Delete)
+        {
+            continue;
+        }
+        let entries = host.list_dir(&codex_home.join(&dir))?;
+        if entries.is_empty() || !entries.iter().all(|e| gone.contains(&format!("{dir}/{e}"))) {
+            continue;
+        }
+        let requires = entries
+            .iter()
+            .map(|e| format!("{dir}/{e}"))
+            .map(|p| {
+                if steps.contains_key(&format!("rmdir:{p}")) {
+                    format!("rmdir:{p}")
+                } else {
+                    format!("remove:{p}")
+                }
+            })
+            .collect();
+        let step = PlanStep {
+            id: format!("rmdir:{dir}"),
+            kind: StepKind::RemoveDir,
+            action: Action::Delete,
+            path: dir.clone(),
+            class: None,
+            reason: "left empty by the removals".into(),
+            drift: false,
+            obstruction: None,
+            requires,
+            size_before: None,
+            size_after: None,
+            mode: None,
+            sensitive: false,
+            diff: None,
+        };
+        steps.insert(step.id.clone(), step);
+        gone.insert(dir.clone());
+        if let Some((parent, _)) = dir.rsplit_once('/') {
+            checked.remove(parent);
+            candidates.push(parent.to_string());
+        }
+    }
+    Ok(())
 }
 
 /// `0o644`-style mode string.
