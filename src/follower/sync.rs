@@ -61,11 +61,14 @@ pub fn join(roots: &Roots, link: &JoinLink, name: &str) -> Result<(Enrollment, S
         joined_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
     };
     let store_dir = roots.codexport_home.join("store");
-    let store_existed = store_dir.exists();
+    let (home_existed, store_existed) = (roots.codexport_home.exists(), store_dir.exists());
     let outcome = match sync_with(roots, &enrollment, None) {
         Ok(o) => o,
         Err(e) => {
-            if !store_existed {
+            // Leave nothing behind that this join created.
+            if !home_existed {
+                let _ = fs_err::remove_dir_all(&roots.codexport_home);
+            } else if !store_existed {
                 let _ = fs_err::remove_dir_all(&store_dir);
             }
             return Err(e);
@@ -87,6 +90,8 @@ fn sync_with(
     enrollment: &Enrollment,
     applied_revision: Option<String>,
 ) -> Result<SyncOutcome, FollowerError> {
+    // One writer of the store at a time: staging writes two files (state + signature).
+    let _lock = lock(roots)?;
     let client = MasterClient::new(&enrollment.master, Some(enrollment.token.clone()))?
         .identify(&enrollment.name, applied_revision);
     let store = FollowerStore::new(&roots.codexport_home);
@@ -204,4 +209,14 @@ pub fn verify_document(bytes: &[u8], signature: &str, enrollment: &Enrollment) -
         }
     }
     Ok(doc)
+}
+
+fn lock(roots: &Roots) -> Result<crate::reconcile::host::LockGuard, FollowerError> {
+    use crate::reconcile::host::{Host, LockError, RealHost};
+    RealHost
+        .lock(&roots.codexport_home.join("lock"), crate::reconcile::LOCK_WAIT)
+        .map_err(|e| match e {
+            LockError::Io(io) => FollowerError::Io(io),
+            held => FollowerError::Io(std::io::Error::other(held.to_string())),
+        })
 }
