@@ -82,7 +82,22 @@ pub fn sync(roots: &Roots, applied_revision: Option<String>) -> Result<SyncOutco
     sync_with(roots, &enrollment, applied_revision)
 }
 
+/// Sync, starting over (up to twice) when the master publishes a new revision mid-sync.
 fn sync_with(
+    roots: &Roots,
+    enrollment: &Enrollment,
+    applied_revision: Option<String>,
+) -> Result<SyncOutcome, FollowerError> {
+    let mut retries = 0;
+    loop {
+        match sync_once(roots, enrollment, applied_revision.clone()) {
+            Err(FollowerError::RevisionChanged { .. }) if retries < 2 => retries += 1,
+            other => return other,
+        }
+    }
+}
+
+fn sync_once(
     roots: &Roots,
     enrollment: &Enrollment,
     applied_revision: Option<String>,
