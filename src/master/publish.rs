@@ -55,6 +55,9 @@ pub enum PublishError {
     /// config.toml or hooks.json do not parse.
     #[error("cannot publish: {0}")]
     Parse(#[from] ParseError),
+    /// A published path would be refused by followers (case clash, backslash, too deep...).
+    #[error("cannot publish: {0}")]
+    Path(#[from] crate::model::relpath::RelPathError),
     /// A file is not UTF-8 where text is needed.
     #[error("cannot publish: {} is not UTF-8 text", .0.display())]
     NotText(PathBuf),
@@ -72,7 +75,7 @@ impl crate::exit::ExitStatus for PublishError {
             PublishError::Settings(e) => e.exit(),
             PublishError::Identity(e) => e.exit(),
             PublishError::Scan(e) => e.exit(),
-            PublishError::Parse(_) | PublishError::NotText(_) => crate::exit::Exit::Usage,
+            PublishError::Parse(_) | PublishError::NotText(_) | PublishError::Path(_) => crate::exit::Exit::Usage,
             _ => crate::exit::Exit::Error,
         }
     }
@@ -82,6 +85,10 @@ impl crate::exit::ExitStatus for PublishError {
                 "fix {} (Codex cannot load it either), then run `codexport master rebuild`",
                 e.path.display()
             )),
+            PublishError::Path(_) => Some(
+                "rename or remove one of them under CODEX_HOME (or add it to `exclude` in master.toml), then run `codexport master rebuild`"
+                    .into(),
+            ),
             PublishError::Identity(e) => e.hint(),
             PublishError::Scan(e) => e.hint(),
             PublishError::Settings(e) => e.hint(),
@@ -96,6 +103,8 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
     let settings = MasterSettings::load(&dir)?;
     let identity = Identity::load(&dir)?;
     let report = scan(&roots.codex_home, &settings)?;
+    // Followers refuse a document with a path they cannot hold; refuse it here, naming it.
+    crate::model::relpath::validate_set(report.files.iter().map(|f| f.rel.as_str()))?;
     let blobs = BlobStore::new(dir.join("blobs"));
     let master_paths = MasterPaths {
         home: roots.home.display().to_string(),
@@ -148,8 +157,9 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
     spec.path_variables = variables.into_iter().collect();
 
     let revision = spec.revision();
-    let previous = current_revision(&dir);
-    let changed = previous.as_deref() != Some(revision.as_str());
+    // A new key (master init --rotate-key) republishes the same revision under the new signature.
+    let previous = current_revision(&dir).zip(current_fingerprint(&dir));
+    let changed = previous != Some((revision.clone(), identity.fingerprint()));
     if changed {
         let doc = DesiredState {
             api_version: API_VERSION.into(),
@@ -195,6 +205,12 @@ pub fn current_revision(dir: &Path) -> Option<String> {
     let bytes = fs_err::read(dir.join(STATE_FILE)).ok()?;
     let doc: DesiredState = serde_yaml::from_slice(&bytes).ok()?;
     Some(doc.metadata.revision)
+}
+
+fn current_fingerprint(dir: &Path) -> Option<String> {
+    let bytes = fs_err::read(dir.join(STATE_FILE)).ok()?;
+    let doc: DesiredState = serde_yaml::from_slice(&bytes).ok()?;
+    Some(doc.metadata.master.fingerprint)
 }
 
 fn put(blobs: &BlobStore, bytes: &[u8]) -> Result<BlobRef, PublishError> {
