@@ -20,7 +20,11 @@ fn a_case_clash_stops_the_publish_naming_both_paths() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("hint: rename or remove one of them"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("hint: rename or remove one of them"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(fs_err::read(&state).unwrap(), published, "nothing published");
 
     let fresh = Machine::with_example();
@@ -35,7 +39,11 @@ fn a_backslash_in_a_file_name_stops_the_publish() {
     let master = Machine::with_example();
     fs_err::write(master.codex_home.join("prompts/a\\b.md"), "x").unwrap();
     let out = master.run(&["master", "init"]).expect_code(4);
-    assert!(out.stderr.contains("prompts/a\\\\b.md") && out.stderr.contains("backslash"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("prompts/a\\\\b.md") && out.stderr.contains("backslash"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -50,7 +58,8 @@ fn include_entries_outside_codex_home_are_refused() {
         fs_err::write(&toml, patched).unwrap();
         let out = master.run(&["master", "rebuild"]).expect_code(4);
         assert!(
-            out.stderr.contains(&format!("include entry {bad:?} must be a path inside CODEX_HOME")),
+            out.stderr
+                .contains(&format!("include entry {bad:?} must be a path inside CODEX_HOME")),
             "{}",
             out.stderr
         );
@@ -61,7 +70,10 @@ fn include_entries_outside_codex_home_are_refused() {
 fn the_size_cap_names_the_path_relative_to_codex_home() {
     let master = Machine::with_example();
     let big = master.codex_home.join("skills/code-review/references/huge.bin");
-    fs_err::File::create(&big).unwrap().set_len(64 * 1024 * 1024 + 1).unwrap();
+    fs_err::File::create(&big)
+        .unwrap()
+        .set_len(64 * 1024 * 1024 + 1)
+        .unwrap();
     let out = master.run(&["master", "init"]).expect_code(4);
     assert!(
         out.stderr
@@ -75,5 +87,9 @@ fn the_size_cap_names_the_path_relative_to_codex_home() {
         "{}",
         out.stderr
     );
-    assert!(!out.stderr.contains(master.codex_home.to_str().unwrap()), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains(master.codex_home.to_str().unwrap()),
+        "{}",
+        out.stderr
+    );
 }

@@ -105,8 +105,14 @@ impl MasterClient {
                     url: self.base.clone(),
                     reason: root_cause(&e),
                 }
-            } else {
+            } else if e.is_builder() || e.is_redirect() {
                 FollowerError::Protocol {
+                    url: url.clone(),
+                    reason: root_cause(&e),
+                }
+            } else {
+                // The connection was closed or reset before a whole response head arrived.
+                FollowerError::Interrupted {
                     url: url.clone(),
                     reason: root_cause(&e),
                 }
