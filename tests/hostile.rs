@@ -40,8 +40,11 @@ fn join_refused(h: &Hostile, code: i32, needles: &[&str]) -> Run {
     run
 }
 
+/// Files of a document: (path, bytes).
+type Files<'a> = &'a [(&'a str, &'a [u8])];
+
 /// A compromised master serving a correctly signed document with these files.
-fn signed_files(h: &Hostile, files: &[(&str, &[u8])]) {
+fn signed_files(h: &Hostile, files: Files<'_>) {
     let doc = document(&h.pinned, files.iter().map(|(p, b)| entry(p, b)).collect());
     let blobs: Vec<&[u8]> = files.iter().map(|(_, b)| *b).collect();
     h.serve_signed(&yaml(&doc), &h.pinned, &blobs);
@@ -51,7 +54,7 @@ fn signed_files(h: &Hostile, files: &[(&str, &[u8])]) {
 fn compromised_master_paths_that_escape_or_clash_are_refused_before_anything_is_fetched() {
     let h = Hostile::start();
     let deep = format!("{}a", "a/".repeat(9_999));
-    let cases: [(&[(&str, &[u8])], &str); 8] = [
+    let cases: [(Files<'_>, &str); 8] = [
         (&[("../x", b"pwned")], "\"../x\" is not normalised"),
         (&[("skills/../../x", b"pwned")], "is not normalised"),
         (&[("/tmp/codexport-hostile", b"pwned")], "is absolute"),
