@@ -252,3 +252,21 @@ fn a_compromised_master_can_publish_a_revision_that_deletes_everything() {
         assert!(backups.iter().any(|p| p.ends_with("prompts/p.md")), "{backups:?}");
     }
 }
+
+#[test]
+fn a_symlinked_directory_in_codex_home_is_not_written_through() {
+    // Someone placed CODEX_HOME/prompts -> a directory outside; a compromised master then
+    // publishes prompts/p.md. The follower refuses (exit 3 today, from the plan's check of
+    // the path; write-time no-follow is the reconcile rewrite's) and writes nothing outside.
+    let h = Hostile::start();
+    signed_files(&h, &[("prompts/p.md", b"through the link")]);
+    let follower = Machine::new();
+    let sentinel = Sentinel::around(&follower);
+    let outside = follower.home.parent().unwrap().join("elsewhere");
+    std::os::unix::fs::symlink(&outside, follower.codex_home.join("prompts")).unwrap();
+    let before = sentinel.snapshot();
+    let out = follower.run(&["follower", "join", &h.link(), "--apply"]).expect_code(3);
+    assert!(out.stderr.contains("prompts is a symlink"), "{}", out.stderr);
+    assert_eq!(sentinel.snapshot(), before, "nothing written through the link");
+    assert!(!outside.join("p.md").exists());
+}
