@@ -47,7 +47,7 @@ impl BlobStore {
         let hash = crate::fs::sha256_hex(bytes);
         if !self.contains(&hash) {
             let path = self.path_of(&hash);
-            fs_err::create_dir_all(self.root.join(&hash[..2]))?;
+            self.create_dir(&hash[..2])?;
             crate::fs::write_atomic(&path, bytes, 0o600)?;
         }
         Ok(hash)
@@ -71,7 +71,7 @@ impl BlobStore {
 
     /// A temp file inside the store, for callers that verify content while writing it.
     pub fn temp_file(&self) -> std::io::Result<tempfile::NamedTempFile> {
-        fs_err::create_dir_all(&self.root)?;
+        self.create_dir("")?;
         tempfile::Builder::new().prefix(".incoming-").tempfile_in(&self.root)
     }
 
@@ -82,10 +82,29 @@ impl BlobStore {
         }
         tmp.as_file().sync_all()?;
         crate::fs::set_mode(tmp.path(), 0o600)?;
-        fs_err::create_dir_all(self.root.join(&sha256[..2]))?;
+        self.create_dir(&sha256[..2])?;
         let dest = self.path_of(sha256);
         tmp.persist(&dest)
             .map_err(|e| std::io::Error::other(format!("rename into {}: {}", dest.display(), e.error)))?;
+        Ok(())
+    }
+}
+
+impl BlobStore {
+    /// Create the root (or `root/<sub>`) with mode 0700 when missing: blobs include secret
+    /// files, so the store is private like every codexport state directory.
+    fn create_dir(&self, sub: &str) -> std::io::Result<()> {
+        let dir = if sub.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(sub)
+        };
+        if !dir.is_dir() {
+            crate::fs::create_private_dir(&dir)?;
+            if !sub.is_empty() {
+                crate::fs::set_mode(&self.root, 0o700)?;
+            }
+        }
         Ok(())
     }
 }

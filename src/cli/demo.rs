@@ -48,6 +48,7 @@ pub(super) fn run(args: DemoArgs) -> CmdResult {
         &InitOptions {
             port: Some(0),
             bind: Some("127.0.0.1".into()),
+            rotate_key: false,
         },
     )?;
     println!("master init: identity {}", report.fingerprint);

@@ -33,6 +33,18 @@ pub(super) enum MasterCommand {
     Rebuild,
     /// Show the identity, the published revision and what it contains.
     Status(OutputArgs),
+    /// List followers: created, last seen, applied revision, current or behind.
+    Followers(OutputArgs),
+    /// Revoke a follower's token; the running server refuses it at the next request.
+    ///
+    /// Example: codexport master revoke laptop
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RevokeArgs {
+    /// Follower name, as `master followers` lists it.
+    name: String,
 }
 
 #[derive(Debug, Args)]
@@ -40,9 +52,14 @@ pub(super) struct InitArgs {
     /// TCP port to record in master.toml (default 17342).
     #[arg(long)]
     port: Option<u16>,
-    /// Address to bind: this machine's Tailscale IP, or 127.0.0.1 (the default).
+    /// Address to bind: `auto` (the default: the Tailscale address when `tailscale ip -4`
+    /// answers, else 127.0.0.1) or an address.
     #[arg(long)]
     bind: Option<String>,
+    /// Make a new identity key (the old one is kept as identity.key.old-<time>) and republish.
+    /// Every follower then refuses this master until it re-joins with a new link.
+    #[arg(long)]
+    rotate_key: bool,
 }
 
 #[derive(Debug, Args)]
@@ -50,7 +67,7 @@ pub(super) struct ServeArgs {
     /// Port to listen on (default: master.toml; 0 picks a free port).
     #[arg(long)]
     port: Option<u16>,
-    /// Address to bind (default: master.toml).
+    /// Address to bind (default: master.toml; `auto` = the Tailscale address, else 127.0.0.1).
     #[arg(long)]
     bind: Option<String>,
 }
@@ -86,6 +103,7 @@ pub(super) fn run(cmd: MasterCommand, roots: &Roots) -> CmdResult {
                 &InitOptions {
                     port: args.port,
                     bind: args.bind,
+                    rotate_key: args.rotate_key,
                 },
             )?;
             println!(
@@ -93,6 +111,10 @@ pub(super) fn run(cmd: MasterCommand, roots: &Roots) -> CmdResult {
                 if report.created_key { "created" } else { "kept" },
                 report.fingerprint
             );
+            if let Some(old) = &report.old_key {
+                println!("old key kept as {}", old.display());
+                println!("followers now refuse this master: give each a new link (codexport master link --name NAME)");
+            }
             println!(
                 "settings: {} (bind {}:{})",
                 roots.master_dir().join("master.toml").display(),
@@ -111,6 +133,8 @@ pub(super) fn run(cmd: MasterCommand, roots: &Roots) -> CmdResult {
         MasterCommand::Serve(args) => serve(args, roots),
         MasterCommand::Link(args) => link(args, roots),
         MasterCommand::Status(args) => status(args, roots),
+        MasterCommand::Followers(args) => super::master_followers::followers(args.output, roots),
+        MasterCommand::Revoke(args) => super::master_followers::revoke(&args.name, roots),
     }
 }
 
@@ -143,21 +167,20 @@ fn print_publish(report: &PublishReport) {
 fn serve(args: ServeArgs, roots: &Roots) -> CmdResult {
     let dir = roots.master_dir();
     let settings = MasterSettings::load(&dir)?;
-    let bind = args.bind.unwrap_or(settings.bind);
+    let (bind, source) = crate::master::bind::resolve(args.bind.as_deref(), &settings);
     let port = args.port.unwrap_or(settings.port);
-    let addr = if bind.contains(':') && !bind.starts_with('[') {
-        format!("[{bind}]:{port}")
-    } else {
-        format!("{bind}:{port}")
-    };
+    let addr = crate::master::bind::socket_addr(&bind, port);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = crate::master::serve::bind(&addr).await?;
         let local = listener.local_addr()?;
-        if bind == "0.0.0.0" || bind == "::" {
+        if crate::master::bind::is_wildcard(&bind) {
             eprintln!("warning: listening on every interface; bind to the Tailscale address instead");
         }
-        println!("serving http://{local} (Ctrl-C to stop)");
+        println!(
+            "serving http://{local} (Ctrl-C to stop; address from {})",
+            source.describe()
+        );
         crate::master::serve::serve(dir, listener, shutdown_signal()).await?;
         eprintln!("stopped");
         Ok::<_, Failure>(Exit::Ok)

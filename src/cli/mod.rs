@@ -7,6 +7,7 @@ mod apply;
 mod demo;
 mod follower;
 mod master;
+mod master_followers;
 mod output;
 mod plan;
 mod status;

@@ -94,7 +94,7 @@ fn follower_part(roots: &Roots, enrollment: Enrollment) -> Result<FollowerPart, 
             Some(meta.revision),
             true,
             Some(format!(
-                "master identity changed (pinned {}, presented {}): re-join with a new link",
+                "master identity changed: re-join with a new link (pinned {}, presented {})",
                 enrollment.fingerprint, meta.fingerprint
             )),
         ),

@@ -20,6 +20,20 @@ use super::FollowerError;
 
 /// Largest `/v1/meta` body accepted (bytes).
 const MAX_META_BYTES: u64 = 64 * 1024;
+/// Environment variable overriding the per-operation HTTP timeout, in milliseconds (default
+/// 30 000). Operators on slow links raise it; tests lower it to exercise a stalling master.
+pub const TIMEOUT_ENV: &str = "CODEXPORT_HTTP_TIMEOUT_MS";
+/// Default per-operation HTTP timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn timeout() -> Duration {
+    std::env::var(TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
 
 /// A connection to one master.
 pub struct MasterClient {
@@ -32,12 +46,16 @@ pub struct MasterClient {
 
 impl MasterClient {
     /// A client for `base` (`http://host:port`). `token` is needed for everything but meta.
+    ///
+    /// Timeouts: 5 s to connect; each operation (send, each body read) [`TIMEOUT_ENV`] ms,
+    /// 30 s by default.
     pub fn new(base: &str, token: Option<String>) -> Result<Self, FollowerError> {
+        let timeout = timeout();
         let http = Client::builder()
-            .connect_timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(5).min(timeout))
             // In the blocking client this bounds each operation (send, each body read), not the
             // whole transfer, so a large sync is not cut off while a stalled master is.
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
             .user_agent(concat!("codexport/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FollowerError::Protocol {
@@ -87,16 +105,27 @@ impl MasterClient {
                     url: self.base.clone(),
                     reason: root_cause(&e),
                 }
-            } else {
+            } else if e.is_builder() || e.is_redirect() {
                 FollowerError::Protocol {
+                    url: url.clone(),
+                    reason: root_cause(&e),
+                }
+            } else {
+                // The connection was closed or reset before a whole response head arrived.
+                FollowerError::Interrupted {
                     url: url.clone(),
                     reason: root_cause(&e),
                 }
             }
         })?;
         match resp.status() {
-            StatusCode::NOT_FOUND if self.token.is_some() && path != "/v1/meta" => {
+            // The master answers a wrong, missing or revoked token like an unknown path; on meta
+            // only when a token was presented (meta without a token is public).
+            StatusCode::NOT_FOUND if self.token.is_some() => {
                 Err(FollowerError::TokenRefused { url: self.base.clone() })
+            }
+            StatusCode::CONFLICT if path == "/v1/blobs" => {
+                Err(FollowerError::RevisionChanged { url: self.base.clone() })
             }
             s if s.is_success() || s == StatusCode::NOT_MODIFIED => Ok(resp),
             s => Err(FollowerError::Protocol {
@@ -116,7 +145,10 @@ impl MasterClient {
         if resp.status() == StatusCode::NOT_MODIFIED {
             return Ok(None);
         }
-        let body = read_capped(resp, MAX_META_BYTES, &self.base)?;
+        let body = read_capped(resp, MAX_META_BYTES, &self.base)?.ok_or_else(|| FollowerError::Protocol {
+            url: format!("{}/v1/meta", self.base),
+            reason: format!("meta is over the {MAX_META_BYTES}-byte cap"),
+        })?;
         serde_json::from_slice(&body)
             .map(Some)
             .map_err(|e| FollowerError::Protocol {
@@ -133,7 +165,16 @@ impl MasterClient {
             .get(SIGNATURE_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = read_capped(resp, MAX_DOCUMENT_BYTES as u64, &self.base)?;
+        // Refused by the cap before anything is parsed or verified: by the declared length when
+        // there is one, else after reading one byte past the cap.
+        let over_cap = || FollowerError::Untrusted {
+            url: self.base.clone(),
+            reason: format!("the document is over the {MAX_DOCUMENT_BYTES}-byte cap"),
+        };
+        if resp.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
+            return Err(over_cap());
+        }
+        let body = read_capped(resp, MAX_DOCUMENT_BYTES as u64, &self.base)?.ok_or_else(over_cap)?;
         let signature = signature.ok_or_else(|| FollowerError::Untrusted {
             url: self.base.clone(),
             reason: "the state has no signature header".into(),
@@ -178,13 +219,13 @@ impl MasterClient {
                     )));
                 }
             }
-            let mut tmp = store.temp_file()?;
+            let mut tmp = store.temp_file().map_err(FollowerError::Io)?;
             copy_frame_body(&mut resp, &hash, len, tmp.as_file_mut()).map_err(|e| frame_error(e, &self.base))?;
             store.commit_temp(tmp, &hash)?;
             received += len;
         }
         if let Some(missing) = left.keys().next() {
-            return Err(FollowerError::Protocol {
+            return Err(FollowerError::Interrupted {
                 url: self.base.clone(),
                 reason: format!("the blob stream ended without {missing}"),
             });
@@ -199,24 +240,36 @@ fn frame_error(e: FrameError, base: &str) -> FollowerError {
             url: base.into(),
             reason: e.to_string(),
         },
-        FrameError::Io(io) => FollowerError::Io(io),
-        FrameError::Truncated(_) => FollowerError::Protocol {
+        FrameError::Write(io) => FollowerError::Io(io),
+        FrameError::Truncated(_) | FrameError::Read(_) => FollowerError::Interrupted {
             url: base.into(),
-            reason: e.to_string(),
+            reason: io_root_cause(&e),
         },
     }
 }
 
-fn read_capped(resp: Response, cap: u64, base: &str) -> Result<Vec<u8>, FollowerError> {
+/// Read at most `cap` bytes of the body; `Ok(None)` when the body is longer. A read error
+/// (connection broken, timeout) is [`FollowerError::Interrupted`].
+fn read_capped(resp: Response, cap: u64, base: &str) -> Result<Option<Vec<u8>>, FollowerError> {
     let mut body = Vec::new();
-    resp.take(cap + 1).read_to_end(&mut body)?;
-    if body.len() as u64 > cap {
-        return Err(FollowerError::Protocol {
+    resp.take(cap + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| FollowerError::Interrupted {
             url: base.into(),
-            reason: format!("response over the {cap}-byte cap"),
-        });
+            reason: io_root_cause(&e),
+        })?;
+    Ok((body.len() as u64 <= cap).then_some(body))
+}
+
+/// The message of an error with its innermost cause (reqwest wraps timeouts in io errors).
+fn io_root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let root = root_cause(e);
+    let top = e.to_string();
+    if top.contains(&root) {
+        top
+    } else {
+        format!("{top}: {root}")
     }
-    Ok(body)
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {

@@ -39,6 +39,22 @@ pub enum FollowerError {
         /// What the master presented.
         actual: String,
     },
+    /// The connection broke or stalled in the middle of a response (truncated stream, read
+    /// timeout). Nothing was applied; trying again usually works.
+    #[error("the transfer from {url} broke off: {reason}")]
+    Interrupted {
+        /// Master URL.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The master published a new revision while this sync was fetching blobs of the previous
+    /// one (it answers 409 for blobs that are no longer published).
+    #[error("the master at {url} published a new revision during the sync")]
+    RevisionChanged {
+        /// Master URL.
+        url: String,
+    },
     /// The master refused the token (it answers 404 for a wrong, missing or revoked token).
     #[error("the master at {url} refused this follower's token")]
     TokenRefused {
@@ -76,11 +92,13 @@ impl ExitStatus for FollowerError {
             | FollowerError::BadEnrollment { .. }
             | FollowerError::BadLink(_)
             | FollowerError::NothingStaged => Exit::Usage,
-            FollowerError::Unreachable { .. } => Exit::Unreachable,
+            FollowerError::Unreachable { .. } | FollowerError::Interrupted { .. } => Exit::Unreachable,
             FollowerError::FingerprintMismatch { .. }
             | FollowerError::TokenRefused { .. }
             | FollowerError::Untrusted { .. } => Exit::Trust,
-            FollowerError::Protocol { .. } | FollowerError::Io(_) => Exit::Error,
+            FollowerError::Protocol { .. } | FollowerError::RevisionChanged { .. } | FollowerError::Io(_) => {
+                Exit::Error
+            }
         }
     }
 
@@ -94,6 +112,10 @@ impl ExitStatus for FollowerError {
             }
             FollowerError::TokenRefused { .. } => "the token is wrong or was revoked: re-join with a new link from `codexport master link`".into(),
             FollowerError::NothingStaged => "run `codexport sync` first".into(),
+            FollowerError::Interrupted { .. } => {
+                "nothing was applied; run the command again (is the master restarting or the network flaky?)".into()
+            }
+            FollowerError::RevisionChanged { .. } => "nothing was applied; run the command again".into(),
             _ => return None,
         })
     }

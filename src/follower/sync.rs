@@ -85,6 +85,7 @@ pub fn sync(roots: &Roots, applied_revision: Option<String>) -> Result<SyncOutco
     sync_with(roots, &enrollment, applied_revision)
 }
 
+/// Sync, starting over (up to twice) when the master publishes a new revision mid-sync.
 fn sync_with(
     roots: &Roots,
     enrollment: &Enrollment,
@@ -92,6 +93,20 @@ fn sync_with(
 ) -> Result<SyncOutcome, FollowerError> {
     // One writer of the store at a time: staging writes two files (state + signature).
     let _lock = lock(roots)?;
+    let mut retries = 0;
+    loop {
+        match sync_once(roots, enrollment, applied_revision.clone()) {
+            Err(FollowerError::RevisionChanged { .. }) if retries < 2 => retries += 1,
+            other => return other,
+        }
+    }
+}
+
+fn sync_once(
+    roots: &Roots,
+    enrollment: &Enrollment,
+    applied_revision: Option<String>,
+) -> Result<SyncOutcome, FollowerError> {
     let client = MasterClient::new(&enrollment.master, Some(enrollment.token.clone()))?
         .identify(&enrollment.name, applied_revision);
     let store = FollowerStore::new(&roots.codexport_home);

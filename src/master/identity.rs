@@ -76,6 +76,32 @@ impl Identity {
         }
     }
 
+    /// Replace the identity with a new key: the current `identity.key` is renamed to
+    /// `identity.key.old-<UTC time>` (kept, mode unchanged, never read again by codexport), then
+    /// a new key is created. Returns the new identity and where the old key went (`None` when
+    /// there was no key).
+    pub fn rotate(dir: &Path) -> Result<(Self, Option<PathBuf>), IdentityError> {
+        let current = dir.join(KEY_FILE);
+        let kept = if current.exists() {
+            let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                .to_string()
+                .replace([':', '-'], "");
+            let mut old = dir.join(format!("{KEY_FILE}.old-{stamp}"));
+            let mut n = 1;
+            while old.exists() {
+                n += 1;
+                old = dir.join(format!("{KEY_FILE}.old-{stamp}-{n}"));
+            }
+            fs_err::rename(&current, &old)?;
+            crate::fs::sync_dir(dir);
+            Some(old)
+        } else {
+            None
+        };
+        let (identity, _) = Self::load_or_create(dir)?;
+        Ok((identity, kept))
+    }
+
     /// Load `dir/identity.key`.
     pub fn load(dir: &Path) -> Result<Self, IdentityError> {
         let path = dir.join(KEY_FILE);
@@ -165,5 +191,32 @@ mod tests {
             a.fingerprint(),
             fingerprint_of(&hex::decode(a.public_key_hex()).unwrap())
         );
+    }
+
+    #[test]
+    fn rotate_keeps_the_old_key_beside_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, _) = Identity::load_or_create(dir.path()).unwrap();
+        let old_text = fs_err::read_to_string(dir.path().join(KEY_FILE)).unwrap();
+        let (new, kept) = Identity::rotate(dir.path()).unwrap();
+        assert_ne!(old.fingerprint(), new.fingerprint());
+        let kept = kept.unwrap();
+        assert!(
+            kept.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("identity.key.old-"),
+            "{kept:?}"
+        );
+        assert_eq!(fs_err::read_to_string(&kept).unwrap(), old_text);
+        assert_eq!(Identity::load(dir.path()).unwrap().fingerprint(), new.fingerprint());
+        let (third, again) = Identity::rotate(dir.path()).unwrap();
+        assert_ne!(
+            again.unwrap(),
+            kept,
+            "a second rotation in the same second keeps both old keys"
+        );
+        assert_ne!(third.fingerprint(), new.fingerprint());
     }
 }

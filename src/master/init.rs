@@ -13,6 +13,9 @@ pub struct InitOptions {
     pub port: Option<u16>,
     /// Bind address to record in master.toml.
     pub bind: Option<String>,
+    /// Make a new identity key (the old one is kept as `identity.key.old-<time>`) and republish
+    /// signed with it. Followers then refuse the master until they re-join with a new link.
+    pub rotate_key: bool,
 }
 
 /// What `init` did.
@@ -20,6 +23,8 @@ pub struct InitOptions {
 pub struct InitReport {
     /// True when a new identity key was made.
     pub created_key: bool,
+    /// Where the previous key was moved by `rotate_key`.
+    pub old_key: Option<std::path::PathBuf>,
     /// The master fingerprint.
     pub fingerprint: String,
     /// The settings in force.
@@ -31,7 +36,13 @@ pub struct InitReport {
 /// Create `$CODEXPORT_HOME/master/` with identity and settings, then publish.
 pub fn init(roots: &Roots, options: &InitOptions) -> Result<InitReport, PublishError> {
     let dir = roots.master_dir();
-    let (identity, created_key) = Identity::load_or_create(&dir)?;
+    let (identity, created_key, old_key) = if options.rotate_key {
+        let (identity, old) = Identity::rotate(&dir)?;
+        (identity, true, old)
+    } else {
+        let (identity, created) = Identity::load_or_create(&dir)?;
+        (identity, created, None)
+    };
     let mut settings = match MasterSettings::load(&dir) {
         Ok(s) => s,
         Err(SettingsError::NotInitialized(_)) => MasterSettings::default(),
@@ -50,6 +61,7 @@ pub fn init(roots: &Roots, options: &InitOptions) -> Result<InitReport, PublishE
     let publish = publish(roots)?;
     Ok(InitReport {
         created_key,
+        old_key,
         fingerprint: identity.fingerprint(),
         settings,
         publish,

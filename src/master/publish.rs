@@ -55,6 +55,9 @@ pub enum PublishError {
     /// config.toml or hooks.json do not parse.
     #[error("cannot publish: {0}")]
     Parse(#[from] ParseError),
+    /// A published path would be refused by followers (case clash, backslash, too deep...).
+    #[error("cannot publish: {0}")]
+    Path(#[from] crate::model::relpath::RelPathError),
     /// A file is not UTF-8 where text is needed.
     #[error("cannot publish: {} is not UTF-8 text", .0.display())]
     NotText(PathBuf),
@@ -72,7 +75,7 @@ impl crate::exit::ExitStatus for PublishError {
             PublishError::Settings(e) => e.exit(),
             PublishError::Identity(e) => e.exit(),
             PublishError::Scan(e) => e.exit(),
-            PublishError::Parse(_) | PublishError::NotText(_) => crate::exit::Exit::Usage,
+            PublishError::Parse(_) | PublishError::NotText(_) | PublishError::Path(_) => crate::exit::Exit::Usage,
             _ => crate::exit::Exit::Error,
         }
     }
@@ -82,6 +85,10 @@ impl crate::exit::ExitStatus for PublishError {
                 "fix {} (Codex cannot load it either), then run `codexport master rebuild`",
                 e.path.display()
             )),
+            PublishError::Path(_) => Some(
+                "rename or remove one of them under CODEX_HOME (or add it to `exclude` in master.toml), then run `codexport master rebuild`"
+                    .into(),
+            ),
             PublishError::Identity(e) => e.hint(),
             PublishError::Scan(e) => e.hint(),
             PublishError::Settings(e) => e.hint(),
@@ -96,6 +103,8 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
     let settings = MasterSettings::load(&dir)?;
     let identity = Identity::load(&dir)?;
     let report = scan(&roots.codex_home, &settings)?;
+    // Followers refuse a document with a path they cannot hold; refuse it here, naming it.
+    crate::model::relpath::validate_set(report.files.iter().map(|f| f.rel.as_str()))?;
     let blobs = BlobStore::new(dir.join("blobs"));
     let master_paths = MasterPaths {
         home: roots.home.display().to_string(),
@@ -148,6 +157,8 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
     spec.path_variables = variables.into_iter().collect();
 
     let revision = spec.revision();
+    // Unchanged only when the published document verifies with this identity: a lost signature
+    // or a rotated key (master init --rotate-key) signs again.
     let previous = signed_revision(&dir, &identity);
     let changed = previous.as_deref() != Some(revision.as_str());
     if changed {

@@ -50,10 +50,10 @@ pub struct ScanReport {
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     /// A file is over the size cap.
-    #[error("{} is {size} bytes, over the {MAX_FILE_BYTES}-byte (64 MiB) cap for published files", path.display())]
+    #[error("{rel} is {size} bytes, over the {MAX_FILE_BYTES}-byte (64 MiB) cap for published files")]
     TooLarge {
-        /// The file.
-        path: PathBuf,
+        /// The file, relative to CODEX_HOME (`/`-separated), as `exclude` patterns match it.
+        rel: String,
         /// Its size in bytes.
         size: u64,
     },
@@ -92,8 +92,11 @@ impl crate::exit::ExitStatus for ScanError {
     }
     fn hint(&self) -> Option<String> {
         match self {
-            ScanError::TooLarge { path, .. } | ScanError::NotUtf8 { path } => Some(format!(
-                "add a pattern matching {} to `exclude` in $CODEXPORT_HOME/master/master.toml, then run `codexport master rebuild`",
+            ScanError::TooLarge { rel, .. } => Some(format!(
+                "add {rel:?} (or a pattern matching it) to `exclude` in $CODEXPORT_HOME/master/master.toml, then run `codexport master rebuild`"
+            )),
+            ScanError::NotUtf8 { path } => Some(format!(
+                "rename {} or add a pattern matching it to `exclude` in $CODEXPORT_HOME/master/master.toml, then run `codexport master rebuild`",
                 path.display()
             )),
             _ => None,
@@ -203,10 +206,7 @@ fn visit(
         source: e.into(),
     })?;
     if meta.len() > MAX_FILE_BYTES {
-        return Err(ScanError::TooLarge {
-            path: abs.to_path_buf(),
-            size: meta.len(),
-        });
+        return Err(ScanError::TooLarge { rel, size: meta.len() });
     }
     let class = classify(&rel);
     report.files.push(ScannedFile {
@@ -287,7 +287,13 @@ mod tests {
         let f = fs_err::File::create(&big).unwrap();
         f.set_len(MAX_FILE_BYTES + 1).unwrap();
         let err = scan(dir.path(), &MasterSettings::default()).unwrap_err();
-        assert!(err.to_string().contains("AGENTS.md"), "{err}");
+        assert!(err.to_string().starts_with("AGENTS.md is "), "{err}");
         assert!(matches!(err, ScanError::TooLarge { .. }));
+        let hint = crate::exit::ExitStatus::hint(&err).unwrap();
+        assert!(hint.starts_with("add \"AGENTS.md\" "), "{hint}");
+        assert!(
+            !hint.contains(dir.path().to_str().unwrap()),
+            "relative, not absolute: {hint}"
+        );
     }
 }

@@ -6,28 +6,30 @@
 //! - `GET /v1/blobs/{sha256}`: one blob, `Cache-Control: immutable`. Token.
 //!
 //! A missing, wrong or revoked token gets the same empty 404 as an unknown path, so probing
-//! reveals nothing. Only blobs of the current document are served. The published state is
-//! re-read when `state.yaml.sig` changes, so `master rebuild` needs no restart.
+//! reveals nothing (`/v1/meta` answers without a token, but a presented bad token gets the
+//! 404 there too, so a revoked follower learns it at its next poll). Only blobs of the current
+//! document are served; asking for a well-formed hash that is not (or no longer) published
+//! gets 409, which tells a follower to start its sync over. The published state is re-read
+//! when `state.yaml.sig` changes, so `master rebuild` needs no restart; `tokens.json` is
+//! re-read when it changes, so `master revoke` takes effect at the next request. Connection
+//! limits live in [`super::listen`].
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, TryStreamExt};
-use warp::http::{HeaderValue, Response, StatusCode};
-use warp::{Filter, Rejection, Reply};
+use warp::http::HeaderMap;
 
-use crate::blobstore::{BlobStore, is_sha256_hex};
+use crate::blobstore::BlobStore;
 use crate::model::DesiredState;
-use crate::model::wire::{
-    FOLLOWER_HEADER, MAX_BLOB_REQUEST_BYTES, MAX_BLOBS_PER_REQUEST, Meta, PROTOCOL, SIGNATURE_HEADER, frame_header,
-};
+use crate::model::wire::{APPLIED_REVISION_HEADER, FOLLOWER_HEADER, Meta, PROTOCOL};
 
+use super::followers::{FLUSH_INTERVAL, SeenTracker};
 use super::identity::verify;
+use super::listen::Limits;
 use super::publish::{SIGNATURE_FILE, STATE_FILE};
 use super::tokens::TokenFile;
 
@@ -66,23 +68,42 @@ impl crate::exit::ExitStatus for ServeError {
 
 /// What is being served: the document bytes, signature and derived data.
 #[derive(Debug)]
-struct Served {
-    meta: Meta,
-    state: Bytes,
-    signature: String,
-    blobs: HashSet<String>,
+pub(super) struct Served {
+    pub(super) meta: Meta,
+    pub(super) state: Bytes,
+    pub(super) signature: String,
+    pub(super) blobs: HashSet<String>,
 }
 
-struct Ctx {
+/// Shared server state: the master directory, its blob store and caches.
+pub(super) struct Ctx {
     dir: PathBuf,
-    store: BlobStore,
+    pub(super) store: BlobStore,
     served: Mutex<Option<(SystemTime, Arc<Served>)>>,
-    tokens: Mutex<Option<(SystemTime, Arc<TokenFile>)>>,
+    tokens: Mutex<Option<(FileStamp, Arc<TokenFile>)>>,
+    seen: SeenTracker,
+}
+
+/// What identifies a version of a small file cheaply: mtime, length and (Unix) inode. The
+/// inode changes on every atomic rewrite, so two writes within one mtime tick are still seen.
+type FileStamp = (SystemTime, u64, u64);
+
+fn stamp(path: &Path) -> FileStamp {
+    match fs_err::metadata(path) {
+        Ok(m) => {
+            #[cfg(unix)]
+            let ino = std::os::unix::fs::MetadataExt::ino(&m);
+            #[cfg(not(unix))]
+            let ino = 0;
+            (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len(), ino)
+        }
+        Err(_) => (SystemTime::UNIX_EPOCH, 0, 0),
+    }
 }
 
 impl Ctx {
     /// The current state, re-read when the signature file changed since last time.
-    fn served(&self) -> Result<Arc<Served>, ServeError> {
+    pub(super) fn served(&self) -> Result<Arc<Served>, ServeError> {
         let mtime = fs_err::metadata(self.dir.join(SIGNATURE_FILE))
             .and_then(|m| m.modified())
             .map_err(|e| self.no_state(e))?;
@@ -97,20 +118,37 @@ impl Ctx {
         Ok(fresh)
     }
 
+    /// tokens.json as it is now (re-read when its stamp changed; unreadable = no tokens).
     fn tokens(&self) -> Arc<TokenFile> {
-        let path = self.dir.join(super::tokens::FILE_NAME);
-        let mtime = fs_err::metadata(&path)
-            .and_then(|m| m.modified())
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let now = stamp(&self.dir.join(super::tokens::FILE_NAME));
         let mut guard = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((seen, tokens)) = guard.as_ref()
-            && *seen == mtime
+            && *seen == now
         {
             return tokens.clone();
         }
         let fresh = Arc::new(TokenFile::load(&self.dir).unwrap_or_default());
-        *guard = Some((mtime, fresh.clone()));
+        *guard = Some((now, fresh.clone()));
         fresh
+    }
+
+    /// Check the bearer token in `headers`: `Ok(None)` when none is presented, `Ok(Some(name))`
+    /// for a valid one (and the request is recorded as seen), `Err` for a bad one.
+    pub(super) fn check_token(&self, headers: &HeaderMap) -> Result<Option<String>, ()> {
+        let Some(value) = headers.get("authorization") else {
+            return Ok(None);
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(())?;
+        let name = self.tokens().check(token).map(|f| f.name.clone()).ok_or(())?;
+        let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
+        self.seen
+            .record(&name, header(FOLLOWER_HEADER), header(APPLIED_REVISION_HEADER));
+        Ok(Some(name))
     }
 
     fn no_state(&self, e: impl std::fmt::Display) -> ServeError {
@@ -156,7 +194,8 @@ fn load_served(dir: &Path) -> Result<Served, ServeError> {
     })
 }
 
-/// Serve `master_dir` on an already bound listener until `shutdown` resolves.
+/// Serve `master_dir` on an already bound listener until `shutdown` resolves, with the
+/// default [`Limits`].
 ///
 /// Errors: [`ServeError::NoState`] when nothing valid is published.
 pub async fn serve(
@@ -164,18 +203,40 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    serve_with(master_dir, listener, shutdown, Limits::default()).await
+}
+
+/// [`serve`] with explicit connection limits. Records followers seen in
+/// `followers-seen.json` (flushed every [`FLUSH_INTERVAL`] and at shutdown).
+pub async fn serve_with(
+    master_dir: PathBuf,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: Limits,
+) -> Result<(), ServeError> {
     let ctx = Arc::new(Ctx {
         store: BlobStore::new(master_dir.join("blobs")),
+        seen: SeenTracker::load(&master_dir),
         dir: master_dir,
         served: Mutex::new(None),
         tokens: Mutex::new(None),
     });
     ctx.served()?;
-    warp::serve(routes(ctx))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    let flusher = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FLUSH_INTERVAL);
+            loop {
+                tick.tick().await;
+                let ctx = ctx.clone();
+                // Best effort: a failed write is retried at the next tick with fresher data.
+                let _ = tokio::task::spawn_blocking(move || ctx.seen.flush()).await;
+            }
+        })
+    };
+    super::listen::run(super::routes::routes(ctx.clone()), listener, shutdown, limits).await;
+    flusher.abort();
+    let _ = tokio::task::spawn_blocking(move || ctx.seen.flush()).await;
     Ok(())
 }
 
@@ -187,188 +248,4 @@ pub async fn bind(addr: &str) -> Result<tokio::net::TcpListener, ServeError> {
             addr: addr.to_string(),
             source,
         })
-}
-
-type Resp = warp::reply::Response;
-
-fn routes(
-    ctx: Arc<Ctx>,
-) -> impl Filter<Extract = (Resp,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static {
-    let with_ctx = {
-        let ctx = ctx.clone();
-        warp::any().map(move || ctx.clone())
-    };
-    let auth = with_ctx
-        .clone()
-        .and(warp::header::optional::<String>("authorization"))
-        .and(warp::header::optional::<String>(FOLLOWER_HEADER))
-        .and_then(authorize);
-
-    let meta = warp::get()
-        .and(warp::path!("v1" / "meta"))
-        .and(with_ctx.clone())
-        .and(warp::header::optional::<String>("if-none-match"))
-        .map(meta);
-    let state = warp::get()
-        .and(warp::path!("v1" / "state"))
-        .and(auth.clone())
-        .map(state);
-    let blobs = warp::post()
-        .and(warp::path!("v1" / "blobs"))
-        .and(auth.clone())
-        .and(warp::body::content_length_limit(MAX_BLOB_REQUEST_BYTES))
-        .and(warp::body::bytes())
-        .map(blob_batch);
-    let blob = warp::get()
-        .and(warp::path!("v1" / "blobs" / String))
-        .and(auth)
-        .map(|hash: String, ctx: Arc<Ctx>| one_blob(&ctx, &hash));
-    meta.or(state)
-        .unify()
-        .or(blobs)
-        .unify()
-        .or(blob)
-        .unify()
-        .recover(|_: Rejection| async { Ok::<Resp, std::convert::Infallible>(not_found()) })
-        .unify()
-}
-
-async fn authorize(
-    ctx: Arc<Ctx>,
-    authorization: Option<String>,
-    _follower: Option<String>,
-) -> Result<Arc<Ctx>, Rejection> {
-    let token = authorization
-        .as_deref()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim);
-    match token {
-        Some(t) if ctx.tokens().check(t).is_some() => Ok(ctx),
-        _ => Err(warp::reject::not_found()),
-    }
-}
-
-fn not_found() -> Resp {
-    let mut r = Response::new(warp::hyper::body::Bytes::new().into());
-    *r.status_mut() = StatusCode::NOT_FOUND;
-    r
-}
-
-fn server_error(what: &str) -> Resp {
-    warp::reply::with_status(what.to_string(), StatusCode::SERVICE_UNAVAILABLE).into_response()
-}
-
-fn meta(ctx: Arc<Ctx>, if_none_match: Option<String>) -> Resp {
-    let served = match ctx.served() {
-        Ok(s) => s,
-        Err(_) => return server_error("no published state"),
-    };
-    let etag = format!("\"{}\"", served.meta.revision);
-    let mut resp = if if_none_match
-        .as_deref()
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
-    {
-        let mut r = Response::new(warp::hyper::body::Bytes::new().into());
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
-        r
-    } else {
-        warp::reply::json(&served.meta).into_response()
-    };
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        resp.headers_mut().insert("etag", v);
-    }
-    resp
-}
-
-fn state(ctx: Arc<Ctx>) -> Resp {
-    let served = match ctx.served() {
-        Ok(s) => s,
-        Err(_) => return server_error("no published state"),
-    };
-    let mut resp = Response::new(served.state.clone().into());
-    let headers = resp.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("application/yaml"));
-    if let Ok(v) = HeaderValue::from_str(&served.signature) {
-        headers.insert(SIGNATURE_HEADER, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", served.meta.revision)) {
-        headers.insert("etag", v);
-    }
-    resp
-}
-
-type ChunkStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send + Sync>>;
-
-fn blob_batch(ctx: Arc<Ctx>, body: Bytes) -> Resp {
-    let served = match ctx.served() {
-        Ok(s) => s,
-        Err(_) => return server_error("no published state"),
-    };
-    let hashes: Vec<String> = match serde_json::from_slice(&body) {
-        Ok(h) => h,
-        Err(e) => {
-            return warp::reply::with_status(
-                format!("body must be a JSON list of sha256: {e}"),
-                StatusCode::BAD_REQUEST,
-            )
-            .into_response();
-        }
-    };
-    if hashes.len() > MAX_BLOBS_PER_REQUEST {
-        return warp::reply::with_status(
-            format!("at most {MAX_BLOBS_PER_REQUEST} blobs per request"),
-            StatusCode::PAYLOAD_TOO_LARGE,
-        )
-        .into_response();
-    }
-    let mut frames = Vec::with_capacity(hashes.len());
-    for hash in hashes {
-        if !is_sha256_hex(&hash) || !served.blobs.contains(&hash) {
-            return warp::reply::with_status(format!("unknown blob {hash}"), StatusCode::NOT_FOUND).into_response();
-        }
-        let path = ctx.store.path_of(&hash);
-        // Sizes now, files opened one at a time while streaming: a batch of thousands of
-        // blobs must not hold thousands of descriptors.
-        let Ok(size) = std::fs::metadata(&path).map(|m| m.len()) else {
-            return server_error("blob store is missing a published blob; run `codexport master rebuild`");
-        };
-        let Ok(header) = frame_header(&hash, size) else {
-            return not_found();
-        };
-        frames.push((header, path));
-    }
-    let stream = futures_util::stream::iter(frames).flat_map(|(header, path)| -> ChunkStream {
-        let head = futures_util::stream::once(async move { Ok(Bytes::copy_from_slice(&header)) });
-        let body = futures_util::stream::once(async move { tokio::fs::File::open(path).await })
-            .map_ok(tokio_util::io::ReaderStream::new)
-            .try_flatten();
-        Box::pin(head.chain(body))
-    });
-    let mut resp = warp::reply::stream(stream).into_response();
-    resp.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/vnd.codexport.blobs"),
-    );
-    resp
-}
-
-fn one_blob(ctx: &Ctx, hash: &str) -> Resp {
-    let Ok(served) = ctx.served() else {
-        return server_error("no published state");
-    };
-    if !is_sha256_hex(hash) || !served.blobs.contains(hash) {
-        return not_found();
-    }
-    let Ok(file) = std::fs::File::open(ctx.store.path_of(hash)) else {
-        return not_found();
-    };
-    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
-    let mut resp = warp::reply::stream(stream).into_response();
-    let headers = resp.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("application/octet-stream"));
-    headers.insert(
-        "cache-control",
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
-    resp
 }

@@ -10,6 +10,8 @@ use crate::codex::layout::{DEFAULT_EXCLUDE, DEFAULT_INCLUDE};
 pub const DEFAULT_PORT: u16 = 17342;
 /// File name inside the master directory.
 pub const FILE_NAME: &str = "master.toml";
+/// `bind = "auto"`: the Tailscale IPv4 address when `tailscale ip -4` answers, else 127.0.0.1.
+pub const AUTO_BIND: &str = "auto";
 
 /// The master's settings. Unknown keys are an error (typos must not pass silently).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,7 +20,8 @@ pub struct MasterSettings {
     /// TCP port to listen on.
     #[serde(default = "default_port")]
     pub port: u16,
-    /// Address to bind: the Tailscale address of this machine, or 127.0.0.1 for local tests.
+    /// Address to bind: [`AUTO_BIND`] (the default: the Tailscale address when `tailscale ip -4`
+    /// answers, else 127.0.0.1), or an explicit address such as 127.0.0.1.
     #[serde(default = "default_bind")]
     pub bind: String,
     /// What to publish, relative to CODEX_HOME; `dir/` means everything below `dir`.
@@ -33,7 +36,7 @@ fn default_port() -> u16 {
     DEFAULT_PORT
 }
 fn default_bind() -> String {
-    "127.0.0.1".into()
+    AUTO_BIND.into()
 }
 fn default_include() -> Vec<String> {
     DEFAULT_INCLUDE.iter().map(|s| s.to_string()).collect()
@@ -101,10 +104,25 @@ impl MasterSettings {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SettingsError::NotInitialized(path)),
             Err(e) => return Err(e.into()),
         };
-        toml::from_str(&text).map_err(|e| SettingsError::Invalid {
-            path,
+        let settings: MasterSettings = toml::from_str(&text).map_err(|e| SettingsError::Invalid {
+            path: path.clone(),
             reason: e.to_string().trim().to_string(),
-        })
+        })?;
+        settings
+            .validate()
+            .map_err(|reason| SettingsError::Invalid { path, reason })?;
+        Ok(settings)
+    }
+
+    /// Check what the TOML parser cannot: every `include` entry is a relative, normalised path
+    /// inside CODEX_HOME (no `..`, not absolute). Returns the reason naming the entry.
+    pub fn validate(&self) -> Result<(), String> {
+        for entry in &self.include {
+            let rel = entry.strip_suffix('/').unwrap_or(entry);
+            crate::model::relpath::validate(rel)
+                .map_err(|e| format!("include entry {entry:?} must be a path inside CODEX_HOME: {e}"))?;
+        }
+        Ok(())
     }
 
     /// Write `dir/master.toml` with a commented header.
@@ -114,10 +132,40 @@ impl MasterSettings {
             reason: e.to_string(),
         })?;
         let text = format!(
-            "# codexport master settings. `include`: paths relative to CODEX_HOME (`dir/` = everything below).\n\
+            "# codexport master settings. `bind = \"auto\"`: the Tailscale address if `tailscale ip -4` answers, else 127.0.0.1.\n\
+             # `include`: paths relative to CODEX_HOME (`dir/` = everything below).\n\
              # `exclude`: glob patterns never published. Runtime state (sessions, history, logs, *.sqlite) is never published.\n{body}"
         );
         crate::fs::write_atomic(&dir.join(FILE_NAME), text.as_bytes(), 0o644)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn include_entries_must_stay_inside_codex_home() {
+        let dir = tempfile::tempdir().unwrap();
+        for (bad, needle) in [
+            ("../outside/", "not normalised"),
+            ("/etc/", "is absolute"),
+            ("skills/../../x", "not normalised"),
+            ("C:/x", "is absolute"),
+        ] {
+            let text = format!("include = [\"AGENTS.md\", {bad:?}]\n");
+            fs_err::write(dir.path().join(FILE_NAME), text).unwrap();
+            let err = MasterSettings::load(dir.path()).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains(&format!("include entry {bad:?}")) && msg.contains(needle),
+                "{msg}"
+            );
+            assert_eq!(crate::exit::ExitStatus::exit(&err), crate::exit::Exit::Usage);
+        }
+        fs_err::write(dir.path().join(FILE_NAME), "include = [\"skills/\", \"AGENTS.md\"]\n").unwrap();
+        let ok = MasterSettings::load(dir.path()).unwrap();
+        assert_eq!(ok.bind, AUTO_BIND);
     }
 }

@@ -96,6 +96,17 @@ impl TokenFile {
         Ok(token)
     }
 
+    /// Revoke every token named `name`; returns false when there is none (already revoked
+    /// tokens count: revoking twice is not an error).
+    pub fn revoke(&mut self, name: &str) -> bool {
+        let mut found = false;
+        for f in self.followers.iter_mut().filter(|f| f.name == name) {
+            f.revoked = true;
+            found = true;
+        }
+        found
+    }
+
     /// The follower a presented token belongs to, if it is known and not revoked.
     pub fn check(&self, token: &str) -> Option<&FollowerToken> {
         let hash = crate::fs::sha256_hex(token.as_bytes());
@@ -138,5 +149,8 @@ mod tests {
         assert!(file.check(&t1).is_none());
         assert!(file.check(&t2).is_some());
         assert_eq!(file.next_default_name(), "follower-1");
+        assert!(file.revoke("laptop"));
+        assert!(file.check(&t2).is_none(), "revoked");
+        assert!(!file.revoke("nobody"));
     }
 }

@@ -66,9 +66,12 @@ pub enum FrameError {
         /// Hash of the bytes received.
         actual: String,
     },
-    /// I/O while reading the stream or writing the sink.
+    /// Reading the stream failed (the connection broke or timed out).
     #[error("reading blob stream: {0}")]
-    Io(#[from] std::io::Error),
+    Read(std::io::Error),
+    /// Writing the sink failed (local disk).
+    #[error("writing a received blob: {0}")]
+    Write(std::io::Error),
 }
 
 /// Read the next frame header: `Ok(None)` at a clean end of stream.
@@ -76,7 +79,7 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<(String, u64)>, Fra
     let mut header = [0u8; FRAME_HEADER_LEN];
     let mut filled = 0;
     while filled < FRAME_HEADER_LEN {
-        let n = r.read(&mut header[filled..])?;
+        let n = r.read(&mut header[filled..]).map_err(FrameError::Read)?;
         if n == 0 {
             return if filled == 0 {
                 Ok(None)
@@ -98,12 +101,12 @@ pub fn copy_frame_body(r: &mut impl Read, sha256_hex: &str, len: u64, sink: &mut
     let mut buf = vec![0u8; 64 * 1024];
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = r.read(&mut buf[..want])?;
+        let n = r.read(&mut buf[..want]).map_err(FrameError::Read)?;
         if n == 0 {
             return Err(FrameError::Truncated(sha256_hex.into()));
         }
         hasher.update(&buf[..n]);
-        sink.write_all(&buf[..n])?;
+        sink.write_all(&buf[..n]).map_err(FrameError::Write)?;
         left -= n as u64;
     }
     let actual = hex::encode(hasher.finalize());
