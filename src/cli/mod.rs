@@ -7,6 +7,7 @@ mod apply;
 mod demo;
 mod follower;
 mod master;
+mod mcp;
 mod output;
 mod plan;
 mod status;
@@ -57,6 +58,9 @@ enum Command {
     Status(status::StatusArgs),
     /// Run master and follower on loopback with the bundled example (temp dirs only).
     Demo(demo::DemoArgs),
+    /// MCP servers on this follower: the `run` launcher, `list`, `install`.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
 }
 
 /// An error ready to print: message, optional hint and exit code.
@@ -133,6 +137,7 @@ pub fn main() -> u8 {
 fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Mcp(mcp::McpCommand::Run(args)) => mcp::run_server(args),
         command => {
             let roots = crate::paths::Roots::from_env()?;
             match command {
@@ -143,6 +148,7 @@ fn run(cli: Cli) -> CmdResult {
                 Command::Apply(args) => apply::run_apply(args, &roots),
                 Command::Reconcile(args) => apply::run_reconcile(args, &roots),
                 Command::Status(args) => status::run(args, &roots),
+                Command::Mcp(cmd) => mcp::run(cmd, &roots),
                 Command::Demo(_) => unreachable!("handled above"),
             }
         }
