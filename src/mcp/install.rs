@@ -8,8 +8,8 @@
 //! - source: `src/<name>-<hash>/` restored from blobs, then `npm ci --omit=dev` (or
 //!   `npm install --omit=dev` without a lockfile) / `uv sync --no-dev`
 //!
-//! A directory counts as installed only when its marker `.codexport-installed` holds the exact
-//! artifact JSON, written last; so an interrupted install is redone from scratch. Child output is
+//! A directory counts as installed only when its marker `.codexport-installed` holds the
+//! artifact's [`install_key`], written last; so an interrupted install is redone from scratch. Child output is
 //! captured (never inherited): stdout is the MCP channel when called from `mcp run`.
 
 use std::path::{Path, PathBuf};
@@ -196,10 +196,22 @@ pub fn install_dir(codexport_home: &Path, name: &str, artifact: &Artifact) -> Re
     Ok(Some(dir))
 }
 
-/// True when `dir` holds a complete install of exactly `artifact`.
+/// True when `dir` holds a complete install of exactly `artifact` (same [`install_key`]).
 pub fn is_installed(dir: &Path, artifact: &Artifact) -> bool {
-    let want = serde_json::to_vec(artifact).unwrap_or_default();
-    fs_err::read(dir.join(MARKER)).is_ok_and(|have| have == want)
+    fs_err::read(dir.join(MARKER)).is_ok_and(|have| have == install_key(artifact).as_bytes())
+}
+
+/// What identifies an install (the marker's content): kind, name and exact version, or the
+/// source hash; two servers running the same package in different ways share one install.
+pub fn install_key(artifact: &Artifact) -> String {
+    match artifact {
+        Artifact::Npm { package, version, .. } => format!("npm {package}@{version}\n"),
+        Artifact::Uv { package, version, .. } => format!("uv {package}=={version}\n"),
+        Artifact::Cargo {
+            crate_name, version, ..
+        } => format!("cargo {crate_name}@{version}\n"),
+        other => format!("{} {}\n", other.kind(), other.source_hash().unwrap_or_default()),
+    }
 }
 
 /// Install the artifact of server `name` (idempotent: skipped when already installed).
@@ -270,8 +282,7 @@ pub fn install(name: &str, artifact: &Artifact, env: &InstallEnv) -> Result<Inst
         }
         Artifact::Portable | Artifact::LocalBinary { .. } => return Ok(InstallOutcome::NotNeeded),
     }
-    let marker = serde_json::to_vec(artifact).unwrap_or_default();
-    crate::fs::write_atomic(&dir.join(MARKER), &marker, 0o644)?;
+    crate::fs::write_atomic(&dir.join(MARKER), install_key(artifact).as_bytes(), 0o644)?;
     Ok(InstallOutcome::Installed)
 }
 
