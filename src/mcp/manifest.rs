@@ -220,4 +220,22 @@ bearer_token_env_var = "T"
             Some("approve")
         );
     }
+
+    #[test]
+    fn manifest_is_private_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = include_str!("../../examples/desired-state/master-basic.yaml");
+        let doc: DesiredState = serde_yaml::from_str(text).unwrap();
+        let vars = BTreeMap::from([("home".to_string(), "/home/bob".to_string())]);
+        let path = write_manifest(dir.path(), &doc, &vars).unwrap();
+        let mode = crate::fs::mode_of(&fs_err::metadata(&path).unwrap());
+        assert_eq!(mode, MANIFEST_MODE);
+        let back = Manifest::load(dir.path()).unwrap();
+        assert_eq!(back.servers, doc.spec.mcp_servers);
+        assert_eq!(back.variables, vars);
+        assert!(matches!(
+            Manifest::load(&dir.path().join("x")),
+            Err(ManifestError::Missing(_))
+        ));
+    }
 }

@@ -9,6 +9,7 @@ pub mod artifact;
 pub mod infer;
 pub mod install;
 pub mod manifest;
+pub mod names;
 pub mod run;
 pub mod source;
 

@@ -185,3 +185,55 @@ pub fn restore(server: &str, files: &[SourceFile], blobs: &BlobStore, target: &P
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collect_leaves_out_vcs_deps_and_build_output_and_restore_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("proj");
+        for rel in [
+            "pyproject.toml",
+            "srv/__init__.py",
+            "srv/__pycache__/x.pyc",
+            ".git/HEAD",
+            ".venv/bin/python",
+            "env/pyvenv.cfg",
+            "dist/srv.whl",
+            "srv.egg-info/PKG-INFO",
+            "docs/dist/keep.md",
+        ] {
+            let p = project.join(rel);
+            fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+            fs_err::write(&p, rel).unwrap();
+        }
+        crate::fs::set_mode(&project.join("srv/__init__.py"), 0o755).unwrap();
+        let blobs = BlobStore::new(dir.path().join("blobs"));
+        let artifact = Artifact::SourcePython {
+            dir: "${home}/proj".into(),
+            bin: None,
+            entry: Some("srv/__init__.py".into()),
+            arg_index: None,
+            files: vec![],
+        };
+        let files = collect("s", &project, &artifact, &blobs).unwrap();
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["docs/dist/keep.md", "pyproject.toml", "srv/__init__.py"]);
+        assert_eq!(files[2].mode, FileMode(0o755));
+
+        let target = dir.path().join("restored");
+        restore("s", &files, &blobs, &target).unwrap();
+        assert_eq!(
+            fs_err::read_to_string(target.join("srv/__init__.py")).unwrap(),
+            "srv/__init__.py"
+        );
+        let mut bad = files.clone();
+        bad[0].path = "../escape".into();
+        assert!(matches!(
+            restore("s", &bad, &blobs, &target),
+            Err(SourceError::BadPath { .. })
+        ));
+    }
+}
