@@ -92,3 +92,23 @@ fn unknown_names_and_url_servers_are_refused_without_stdout() {
     assert_eq!(list.code, 1, "a server that cannot run makes `mcp list` fail");
     assert!(list.stdout.contains("NOT READY"), "{}", list.stdout);
 }
+
+#[test]
+fn without_a_manifest_the_launcher_names_the_server_and_the_repair() {
+    let follower = Machine::new();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let out = launcher(&follower, "any", &path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("`any`")
+            && stderr.contains("mcp-manifest.json")
+            && stderr.contains("repair: run `codexport reconcile`"),
+        "{stderr}"
+    );
+}

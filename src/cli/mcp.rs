@@ -67,9 +67,24 @@ pub(super) fn run_server(args: RunArgs) -> CmdResult {
         .or_else(|| home.as_ref().map(|h| h.join(".codexport")))
         .ok_or_else(|| Failure::new(Exit::Usage, "HOME and CODEXPORT_HOME are not set", None))?;
     let env = InstallEnv::from_process(&codexport_home, home.as_deref().unwrap_or(Path::new("/")));
-    let launch = prepare(&args.name, &env)?;
-    let code = exec(&args.name, &launch)?;
+    let launch = prepare(&args.name, &env).map_err(|e| one_line(&args.name, e))?;
+    let code = exec(&args.name, &launch).map_err(|e| one_line(&args.name, e))?;
     Ok(if code == 0 { Exit::Ok } else { Exit::Error })
+}
+
+/// Fold any hint into the message: a server that cannot start gets exactly one stderr line.
+fn one_line(name: &str, e: crate::mcp::run::RunError) -> Failure {
+    use crate::exit::ExitStatus;
+    let message = match &e {
+        crate::mcp::run::RunError::Manifest(m) => {
+            format!(
+                "MCP server `{name}` cannot start: {m}; repair: {}",
+                m.hint().unwrap_or_default()
+            )
+        }
+        other => other.to_string(),
+    };
+    Failure::new(e.exit(), message, None)
 }
 
 fn from_exe() -> Option<PathBuf> {
