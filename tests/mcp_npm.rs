@@ -25,6 +25,10 @@ cwd = "{home}"
 
 [mcp_servers.everything-node.env]
 EVERYTHING_HOME = "{home}/data"
+
+[mcp_servers.everything-npx]
+command = "npx"
+args = ["-y", "@modelcontextprotocol/server-everything@2026.8.31", "stdio"]
 "#;
 
 #[test]
@@ -95,15 +99,15 @@ fn npm_server_runs_on_the_follower_in_both_command_shapes() {
     let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     for row in rows.as_array().unwrap() {
         assert_eq!(row["ready"], true, "{row}");
-        let runs = row["reason"].as_str().unwrap();
-        assert!(
-            runs.contains(&f.codexport_home.display().to_string()) || row["name"] == "everything-node",
-            "{row}"
-        );
     }
+    assert_eq!(rows[0]["name"], "everything");
+    let runs = rows[0]["reason"].as_str().unwrap();
+    assert!(runs.contains(&f.codexport_home.display().to_string()), "{rows:#}");
+    assert_eq!(servers["everything-npx"]["artifact"]["kind"], "portable");
 
     // Codex spawns the launcher; it must answer MCP with nothing of its own on stdout.
-    for name in ["everything", "everything-node"] {
+    // The npx server is portable: the launcher runs it as it is.
+    for name in ["everything", "everything-node", "everything-npx"] {
         let mut client = McpClient::spawn(launcher(f, name, &path));
         let init = client.initialize();
         assert!(init["serverInfo"]["name"].is_string(), "{name}: {init}");
