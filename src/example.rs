@@ -11,15 +11,19 @@ use std::path::Path;
 use include_dir::{Dir, DirEntry, include_dir};
 
 static MASTER_BASIC: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/examples/master-basic");
+static MASTER_BASIC_HOME: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/examples/master-basic-home");
 
 /// The home directory the example's files were written for.
 pub const EXAMPLE_HOME: &str = "/home/alice";
 
-/// Write the example master `~/.codex` into `codex_home` (created if needed), with
-/// `/home/alice` replaced by `home` in every text file.
+/// Write the example master `~/.codex` into `codex_home` (created if needed) and the few files
+/// of `examples/master-basic-home/` (an npm package the `filesystem` MCP server runs) into
+/// `home`, with `/home/alice` replaced by `home` in every text file.
 pub fn write_master_basic(codex_home: &Path, home: &Path) -> std::io::Result<()> {
     fs_err::create_dir_all(codex_home)?;
-    write_dir(&MASTER_BASIC, codex_home, &home.display().to_string())
+    let text = home.display().to_string();
+    write_dir(&MASTER_BASIC, codex_home, &text)?;
+    write_dir(&MASTER_BASIC_HOME, home, &text)
 }
 
 fn write_dir(dir: &Dir<'_>, target: &Path, home: &str) -> std::io::Result<()> {

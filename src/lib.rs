@@ -12,6 +12,7 @@ pub mod exit;
 pub mod follower;
 pub mod fs;
 pub mod master;
+pub mod mcp;
 pub mod model;
 pub mod paths;
 pub mod reconcile;

@@ -273,7 +273,7 @@ fn status(args: OutputArgs, roots: &Roots) -> CmdResult {
         .spec
         .mcp_servers
         .iter()
-        .map(|(name, s)| serde_json::json!({"name": name, "transport": s.transport, "command": s.definition.get("command"), "url": s.definition.get("url")}))
+        .map(|(name, s)| serde_json::json!({"name": name, "transport": s.transport, "command": s.definition.get("command"), "url": s.definition.get("url"), "artifact": s.artifact}))
         .collect();
     let value = serde_json::json!({
         "role": "master",
@@ -312,7 +312,12 @@ fn status(args: OutputArgs, roots: &Roots) -> CmdResult {
                     .or_else(|| s.definition.get("command"))
                     .and_then(|v| v.as_str())
                     .unwrap_or("?");
-                println!("mcp server:  {name} ({}: {target})", s.transport);
+                let artifact = s
+                    .artifact
+                    .as_ref()
+                    .map(|a| format!(" -> {}", a.describe()))
+                    .unwrap_or_default();
+                println!("mcp server:  {name} ({}: {target}){artifact}", s.transport);
             }
         }
         format => print!("{}", structured(&value, format)),

@@ -8,6 +8,7 @@ mod demo;
 mod follower;
 mod master;
 mod master_followers;
+mod mcp;
 mod output;
 mod plan;
 mod status;
@@ -64,6 +65,9 @@ enum Command {
     Status(status::StatusArgs),
     /// Run master and follower on loopback with the bundled example (temp dirs only).
     Demo(demo::DemoArgs),
+    /// MCP servers on this follower: the `run` launcher, `list`, `install`.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
 }
 
 /// An error ready to print: message, optional hint and exit code.
@@ -142,6 +146,7 @@ pub fn main() -> u8 {
 fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Mcp(mcp::McpCommand::Run(args)) => mcp::run_server(args),
         command => {
             let roots = crate::paths::Roots::from_env()?;
             match command {
@@ -154,6 +159,7 @@ fn run(cli: Cli) -> CmdResult {
                 Command::Generations(args) => apply::run_generations(args, &roots),
                 Command::Rollback(args) => apply::run_rollback(args, &roots),
                 Command::Status(args) => status::run(args, &roots),
+                Command::Mcp(cmd) => mcp::run(cmd, &roots),
                 Command::Demo(_) => unreachable!("handled above"),
             }
         }

@@ -165,6 +165,7 @@ pub fn missing_blobs(doc: &DesiredState, blobs: &crate::blobstore::BlobStore) ->
             .chain(doc.spec.hooks.iter())
             .map(|b| (&b.sha256, b.size)),
     );
+    let refs = refs.chain(crate::mcp::artifact_blobs(&doc.spec));
     refs.filter(|(h, _)| !blobs.contains(h))
         .map(|(h, s)| (h.clone(), s))
         .collect()
@@ -221,6 +222,11 @@ pub fn verify_document(bytes: &[u8], signature: &str, enrollment: &Enrollment) -
             return Err(refuse(
                 "config/hooks blob has a bad hash or is over the size cap".into(),
             ));
+        }
+    }
+    for (name, server) in &doc.spec.mcp_servers {
+        if let Some(artifact) = &server.artifact {
+            crate::mcp::source::validate(name, artifact.files()).map_err(|e| refuse(e.to_string()))?;
         }
     }
     Ok(doc)

@@ -67,6 +67,9 @@ pub enum PublishError {
     /// Serializing the document.
     #[error("serializing the desired state: {0}")]
     Serialize(String),
+    /// Collecting the files of a local MCP server project.
+    #[error(transparent)]
+    McpSource(#[from] crate::mcp::source::SourceError),
 }
 
 impl crate::exit::ExitStatus for PublishError {
@@ -76,6 +79,7 @@ impl crate::exit::ExitStatus for PublishError {
             PublishError::Identity(e) => e.exit(),
             PublishError::Scan(e) => e.exit(),
             PublishError::Parse(_) | PublishError::NotText(_) | PublishError::Path(_) => crate::exit::Exit::Usage,
+            PublishError::McpSource(e) => e.exit(),
             _ => crate::exit::Exit::Error,
         }
     }
@@ -92,6 +96,7 @@ impl crate::exit::ExitStatus for PublishError {
             PublishError::Identity(e) => e.hint(),
             PublishError::Scan(e) => e.hint(),
             PublishError::Settings(e) => e.hint(),
+            PublishError::McpSource(e) => e.hint(),
             _ => None,
         }
     }
@@ -130,6 +135,8 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
                 variables.extend(variables_in_toml(&doc));
                 let portable = doc.to_string();
                 spec.mcp_servers = mcp_servers(&file.abs, &portable)?;
+                let env = crate::mcp::infer::InferEnv::from_process(master_paths.clone());
+                crate::mcp::attach_artifacts(&mut spec.mcp_servers, &env, &blobs)?;
                 spec.config = Some(put(&blobs, portable.as_bytes())?);
             }
             HOOKS_JSON => {
@@ -253,7 +260,14 @@ fn mcp_servers(path: &Path, portable: &str) -> Result<BTreeMap<String, McpServer
             Ok(serde_json::Value::Object(map)) => map,
             _ => continue,
         };
-        out.insert(name.clone(), McpServerSpec { transport, definition });
+        out.insert(
+            name.clone(),
+            McpServerSpec {
+                transport,
+                definition,
+                artifact: None,
+            },
+        );
     }
     Ok(out)
 }

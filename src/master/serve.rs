@@ -179,6 +179,7 @@ fn load_served(dir: &Path) -> Result<Served, ServeError> {
             .chain(doc.spec.hooks.iter())
             .map(|b| b.sha256.clone()),
     );
+    blobs.extend(crate::mcp::artifact_blobs(&doc.spec).map(|(h, _)| h.clone()));
     let meta = Meta {
         protocol: PROTOCOL,
         fingerprint: doc.metadata.master.fingerprint.clone(),

@@ -170,6 +170,10 @@ pub struct McpServerSpec {
     /// Every key of the `[mcp_servers.<name>]` table as written (portable paths), unknown
     /// keys included.
     pub definition: serde_json::Map<String, serde_json::Value>,
+    /// What the master inferred this command server runs (absent for URL servers); see
+    /// `mcp::infer` for the rules and `mcp::artifact` for the shapes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<crate::mcp::artifact::Artifact>,
 }
 
 /// How Codex talks to an MCP server (CODEX-FACTS.md: chosen by `command` vs `url`).

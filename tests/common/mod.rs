@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod mcp;
 pub mod proxy;
 
 use std::collections::BTreeMap;
