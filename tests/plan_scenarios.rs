@@ -202,3 +202,37 @@ fn a_mass_delete_is_refused() {
     pair.follower.ok(&["reconcile", "--allow-mass-delete"]);
     assert!(!pair.follower.codex_home.join("skills/code-review/SKILL.md").exists());
 }
+
+#[test]
+fn a_symlink_where_a_file_belongs_is_drift_moved_aside_never_followed() {
+    let pair = Pair::applied();
+    let outside = pair.follower.home.join("outside.md");
+    fs_err::write(&outside, "not codexport's").unwrap();
+    let target = pair.follower.codex_home.join("prompts/commit.md");
+    fs_err::remove_file(&target).unwrap();
+    std::os::unix::fs::symlink(&outside, &target).unwrap();
+    let plan = pair.follower.ok(&["plan", "--offline"]).stdout;
+    assert!(plan.contains("drift: a symlink is in the way"), "{plan}");
+    pair.follower.ok(&["apply"]);
+    assert_eq!(
+        fs_err::read_to_string(&outside).unwrap(),
+        "not codexport's",
+        "the link target is untouched"
+    );
+    assert!(
+        fs_err::symlink_metadata(&target).unwrap().is_file(),
+        "a regular file replaced the link"
+    );
+    let moved = pair.follower.codexport_home.join("backups/2/prompts/commit.md");
+    assert!(
+        fs_err::symlink_metadata(&moved).unwrap().file_type().is_symlink(),
+        "the link was moved aside as it was"
+    );
+
+    fs_err::write(pair.follower.codexport_home.join("local.toml"), "onDrift = \"fail\"\n").unwrap();
+    fs_err::remove_file(&target).unwrap();
+    fs_err::create_dir(&target).unwrap();
+    let out = pair.follower.run(&["apply"]).expect_code(3);
+    assert!(out.stderr.contains("prompts/commit.md"), "{}", out.stderr);
+    assert!(target.is_dir(), "nothing touched under onDrift = fail");
+}
