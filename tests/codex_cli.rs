@@ -42,21 +42,42 @@ fn codex_sees_the_same_mcp_servers_on_the_follower_with_follower_paths() {
     let on_master = mcp_list(&codex, &pair.master);
     let on_follower = mcp_list(&codex, &pair.follower);
     assert_eq!(names(&on_follower), ["context7", "fetch", "filesystem", "github"]);
+    let launcher = pair.follower.codexport_home.join("bin/codexport").display().to_string();
     let master_home = pair.master.home.display().to_string();
     let follower_home = pair.follower.home.display().to_string();
-    let expected: serde_json::Value =
-        serde_json::from_str(&on_master.to_string().replace(&master_home, &follower_home)).unwrap();
-    assert_eq!(
-        on_follower, expected,
-        "Codex resolves every server the same way, with the follower's paths"
-    );
-    let fs = on_follower
+    for (m, f) in on_master
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["name"] == "filesystem")
-        .unwrap();
-    assert_eq!(fs["transport"]["args"][1], format!("{follower_home}/src"));
+        .zip(on_follower.as_array().unwrap())
+    {
+        let name = f["name"].as_str().unwrap();
+        if m["transport"]["type"] == "stdio" {
+            assert_eq!(
+                f["transport"]["command"],
+                launcher.as_str(),
+                "{name} runs through the launcher"
+            );
+            assert_eq!(f["transport"]["args"], serde_json::json!(["mcp", "run", name]));
+            assert_eq!(
+                f["transport"]["env"]["CODEXPORT_HOME"],
+                pair.follower.codexport_home.display().to_string()
+            );
+            for key in ["enabled", "startup_timeout_sec", "tool_timeout_sec", "disabled_reason"] {
+                assert_eq!(f[key], m[key], "{name}: {key} is kept");
+            }
+        } else {
+            let expected: serde_json::Value =
+                serde_json::from_str(&m.to_string().replace(&master_home, &follower_home)).unwrap();
+            assert_eq!(f, &expected, "URL servers stay as they are");
+        }
+    }
+    assert!(
+        std::path::Path::new(&launcher).is_file(),
+        "InstallSelf put the launcher in place"
+    );
+    let manifest = pair.follower.codexport_home.join("mcp-manifest.json");
+    assert_eq!(codexport::fs::mode_of(&fs_err::metadata(&manifest).unwrap()), 0o600);
 }
 
 /// Expected MCP server names per corpus config, as the real Codex CLI 0.169.0 reports them.
@@ -110,9 +131,21 @@ fn every_real_world_corpus_config_replicates_and_codex_agrees_on_its_mcp_servers
         follower.ok(&["reconcile"]);
         let written = fs_err::read_to_string(follower.codex_home.join("config.toml")).unwrap();
         let original = fs_err::read_to_string(corpus.join(&file)).unwrap();
+        let written_table: toml::Table = toml::from_str(&written).unwrap();
+        let expected = common::with_launcher(&original, &follower);
+        let has_command_servers = written_table
+            .get("mcp_servers")
+            .and_then(|s| s.as_table())
+            .is_some_and(|s| s.values().any(|v| v.get("command").is_some() && v.get("url").is_none()));
+        if !has_command_servers {
+            assert_eq!(
+                written, original,
+                "{file}: a config without command servers or master paths arrives byte-identical"
+            );
+        }
         assert_eq!(
-            written, original,
-            "{file}: a config without master paths arrives byte-identical"
+            written_table, expected,
+            "{file}: only command servers change (to the launcher)"
         );
         if let Some(codex) = &codex {
             assert_eq!(names(&mcp_list(codex, &follower)), sorted_expected, "{file}");

@@ -97,7 +97,7 @@ fn demo_runs_end_to_end_from_any_directory() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("Plan: 25 to create, 0 to update, 0 to delete."),
+        stdout.contains("Plan: 27 to create, 0 to update, 0 to delete."),
         "{stdout}"
     );
     assert!(stdout.contains("plan after apply: no changes"), "{stdout}");

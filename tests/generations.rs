@@ -102,7 +102,7 @@ fn old_generations_and_their_backups_are_pruned() {
 fn dry_run_changes_nothing_and_runs_the_apply_code() {
     let pair = Pair::joined();
     let out = pair.follower.ok(&["apply", "--dry-run"]);
-    assert!(out.stdout.contains("Plan: 25 to create"), "{}", out.stdout);
+    assert!(out.stdout.contains("Plan: 27 to create"), "{}", out.stdout);
     assert!(
         out.stdout.contains("file-system operations recorded, nothing changed"),
         "{}",

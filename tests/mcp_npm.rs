@@ -69,14 +69,20 @@ fn npm_server_runs_on_the_follower_in_both_command_shapes() {
     // The follower installs the exact version under its own CODEXPORT_HOME, once.
     let f = &pair.follower;
     let path = path_with(&[&npm]);
-    let out = f.command(&["mcp", "install"]).env("PATH", &path).output().unwrap();
+    // Reconcile installs the artifact as a graph step (mcpInstall = auto).
+    let out = f
+        .command(&["reconcile"])
+        .env("PATH", &path)
+        .env("CODEXPORT_MCP_INSTALL", "auto")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("everything: installed"), "{stdout}");
+    assert!(stdout.contains("+ mcp:everything"), "{stdout}");
     let installed = f.codexport_home.join(format!(
         "mcp-artifacts/npm/{PACKAGE}@{VERSION}/node_modules/{PACKAGE}/package.json"
     ));
@@ -104,6 +110,27 @@ fn npm_server_runs_on_the_follower_in_both_command_shapes() {
     let runs = rows[0]["reason"].as_str().unwrap();
     assert!(runs.contains(&f.codexport_home.display().to_string()), "{rows:#}");
     assert_eq!(servers["everything-npx"]["artifact"]["kind"], "portable");
+
+    // What Codex runs: the command, args and env that reconcile wrote into config.toml.
+    let config: toml::Table =
+        toml::from_str(&fs_err::read_to_string(f.codex_home.join("config.toml")).unwrap()).unwrap();
+    let entry = &config["mcp_servers"]["everything"];
+    let mut codex_like = std::process::Command::new(entry["command"].as_str().unwrap());
+    codex_like.args(entry["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()));
+    codex_like.env_clear().env("PATH", &path).env("HOME", &f.home);
+    use std::process::Stdio;
+    codex_like
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in entry["env"].as_table().unwrap() {
+        codex_like.env(k, v.as_str().unwrap());
+    }
+    let mut client = McpClient::spawn(codex_like);
+    assert!(
+        client.initialize()["serverInfo"]["name"].is_string(),
+        "the launcher in config.toml answers"
+    );
 
     // Codex spawns the launcher; it must answer MCP with nothing of its own on stdout.
     // The npx server is portable: the launcher runs it as it is.

@@ -19,23 +19,11 @@ fn plan_json(pair: &Pair) -> serde_json::Value {
     let out = pair.follower.ok(&["plan", "--output", "json"]);
     let again = pair.follower.ok(&["plan", "--output", "json", "--offline"]);
     assert_eq!(out.stdout, again.stdout, "plans are byte-identical across runs");
-    let mut plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    plan["desiredFingerprint"] = "[fingerprint]".into();
-    plan["observedFingerprint"] = "[fingerprint]".into();
-    for step in plan["steps"].as_array_mut().unwrap() {
-        if step["kind"] == "WriteConfig" || step["kind"] == "WriteHooks" {
-            for k in ["sizeBefore", "sizeAfter"] {
-                if step.get(k).is_some() {
-                    step[k] = "[depends on the follower home]".into();
-                }
-            }
-        }
-    }
-    plan
+    common::normalize_plan_json(serde_json::from_str(&out.stdout).unwrap())
 }
 
 fn plan_text(pair: &Pair) -> String {
-    pair.follower.run(&["plan", "--offline"]).stdout
+    common::normalize_plan_text(&pair.follower.run(&["plan", "--offline"]).stdout)
 }
 
 fn snapshot(name: &str, pair: &Pair) {

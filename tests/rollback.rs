@@ -11,6 +11,9 @@ use codexport::reconcile::host::{Host, LockError, LockGuard, Observed, RealHost}
 use common::Pair;
 use std::time::Duration;
 
+use codexport::mcp::artifact::Artifact;
+use codexport::mcp::install::{InstallEnv, InstallError};
+
 /// The real host, except that writing one path fails.
 struct FailOn(&'static str);
 
@@ -67,6 +70,9 @@ impl Host for FailOn {
     }
     fn lock(&self, path: &Path, wait: Duration) -> Result<LockGuard, LockError> {
         RealHost.lock(path, wait)
+    }
+    fn install_mcp(&self, server: &str, artifact: &Artifact, env: &InstallEnv) -> Result<(), InstallError> {
+        RealHost.install_mcp(server, artifact, env)
     }
 }
 

@@ -131,6 +131,12 @@ fn print_applied(roots: &Roots, applied: &Applied) {
             report.changed
         );
     }
+    for (server, error) in &report.broken {
+        eprintln!("warning: MCP server `{server}` is broken: {error}");
+    }
+    if !report.broken.is_empty() {
+        eprintln!("hint: fix the cause, then run `codexport mcp install` (or the next reconcile retries)");
+    }
     if !report.kept.is_empty() {
         println!("Kept local versions (onDrift = keep): {}", report.kept.join(", "));
     }

@@ -84,6 +84,10 @@ pub(super) fn run(args: DemoArgs) -> CmdResult {
         human_size(outcome.bytes_fetched)
     );
 
+    // The demo stays offline and quick: MCP packages are listed in the plan, not installed.
+    fs_err::write(follower.codexport_home.join("local.toml"), "mcpInstall = \"manual\"\n")?;
+    println!("(follower local.toml: mcpInstall = \"manual\", so the demo installs no npm/uv packages)");
+
     println!("\n== 4. codexport plan");
     let prepared = crate::reconcile::prepare(&follower, &RealHost)?;
     print!("{}", plan_text(&prepared.plan));

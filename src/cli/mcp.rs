@@ -97,12 +97,12 @@ fn from_exe() -> Option<PathBuf> {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Row {
-    name: String,
+pub(super) struct Row {
+    pub(super) name: String,
     transport: McpTransport,
     artifact: Option<crate::mcp::artifact::Artifact>,
-    ready: bool,
-    reason: String,
+    pub(super) ready: bool,
+    pub(super) reason: String,
 }
 
 pub(super) fn run(cmd: McpCommand, roots: &Roots) -> CmdResult {
@@ -114,9 +114,10 @@ pub(super) fn run(cmd: McpCommand, roots: &Roots) -> CmdResult {
     }
 }
 
-fn list(args: ListArgs, env: &InstallEnv) -> CmdResult {
+/// Whether each server of the manifest can start on this machine, and why (no repair).
+pub(super) fn readiness(env: &InstallEnv) -> Result<Vec<Row>, ManifestError> {
     let manifest = Manifest::load(&env.codexport_home)?;
-    let rows: Vec<Row> = manifest
+    Ok(manifest
         .servers
         .iter()
         .map(|(name, s)| {
@@ -133,7 +134,11 @@ fn list(args: ListArgs, env: &InstallEnv) -> CmdResult {
                 reason,
             }
         })
-        .collect();
+        .collect())
+}
+
+fn list(args: ListArgs, env: &InstallEnv) -> CmdResult {
+    let rows = readiness(env)?;
     match args.output {
         OutputFormat::Text => {
             for r in &rows {

@@ -45,7 +45,7 @@ pub fn plan_text(plan: &Plan) -> String {
     let mut shown: Vec<_> = plan
         .steps
         .iter()
-        .filter(|s| s.action != Action::Noop || s.drift)
+        .filter(|s| s.action != Action::Noop || s.drift || pending_install(s))
         .collect();
     if shown.is_empty() {
         out.push_str(&format!(
@@ -66,16 +66,12 @@ pub fn plan_text(plan: &Plan) -> String {
         out.push_str(":\n\n");
     } else {
         out.push_str(&format!(
-            "No changes to make for revision {}; drift found:\n\n",
+            "No changes. ~/.codex matches revision {}, except:\n\n",
             short(&plan.revision)
         ));
     }
-    shown.sort_by(|a, b| a.path.cmp(&b.path));
-    let width = shown
-        .iter()
-        .map(|s| s.path.len() + usize::from(matches!(s.kind, StepKind::EnsureDir | StepKind::RemoveDir)))
-        .max()
-        .unwrap_or(0);
+    shown.sort_by_key(|s| display_path(s));
+    let width = shown.iter().map(|s| display_path(s).len()).max().unwrap_or(0);
     for step in shown {
         let sign = match step.action {
             Action::Create => '+',
@@ -83,11 +79,7 @@ pub fn plan_text(plan: &Plan) -> String {
             Action::Delete => '-',
             Action::Noop => '!',
         };
-        let path = if matches!(step.kind, StepKind::EnsureDir | StepKind::RemoveDir) {
-            format!("{}/", step.path)
-        } else {
-            step.path.clone()
-        };
+        let path = display_path(step);
         let line = format!("  {sign} {path:<width$}  {}", detail(step));
         out.push_str(line.trim_end());
         out.push('\n');
@@ -122,6 +114,33 @@ pub fn plan_text(plan: &Plan) -> String {
         ));
     }
     out
+}
+
+/// An MCP artifact left uninstalled by `mcpInstall = manual`: worth a line even as a no-op.
+fn pending_install(step: &crate::reconcile::plan::PlanStep) -> bool {
+    step.kind == StepKind::InstallMcpArtifact && step.action == Action::Noop && step.reason != "installed"
+}
+
+/// The path as an operator reads it: directories end in `/`, codexport's own files start with
+/// `$CODEXPORT_HOME/`.
+fn display_path(step: &crate::reconcile::plan::PlanStep) -> String {
+    if step.kind == StepKind::InstallMcpArtifact {
+        return step.id.clone();
+    }
+    let prefix = if step.root == crate::reconcile::render::Root::CodexportHome {
+        "$CODEXPORT_HOME/"
+    } else {
+        ""
+    };
+    let slash = if matches!(
+        step.kind,
+        StepKind::EnsureDir | StepKind::RemoveDir | StepKind::InstallMcpArtifact
+    ) {
+        "/"
+    } else {
+        ""
+    };
+    format!("{prefix}{}{slash}", step.path)
 }
 
 fn detail(step: &crate::reconcile::plan::PlanStep) -> String {

@@ -50,6 +50,16 @@ struct FollowerPart {
     up_to_date: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// MCP servers of the manifest that cannot start here (name, why); absent before the
+    /// first apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mcp_broken: Option<Vec<BrokenServer>>,
+}
+
+#[derive(Debug, Serialize)]
+struct BrokenServer {
+    name: String,
+    reason: String,
 }
 
 pub(super) fn run(args: StatusArgs, roots: &Roots) -> CmdResult {
@@ -102,6 +112,16 @@ fn follower_part(roots: &Roots, enrollment: Enrollment) -> Result<FollowerPart, 
         Err(e) => (None, false, Some(e.to_string())),
     };
     let up_to_date = remote.is_some() && remote == applied;
+    let env = crate::mcp::install::InstallEnv::from_process(&roots.codexport_home, &roots.home);
+    let mcp_broken = super::mcp::readiness(&env).ok().map(|rows| {
+        rows.into_iter()
+            .filter(|r| !r.ready)
+            .map(|r| BrokenServer {
+                name: r.name,
+                reason: r.reason,
+            })
+            .collect()
+    });
     Ok(FollowerPart {
         master_url: enrollment.master,
         name: enrollment.name,
@@ -112,6 +132,7 @@ fn follower_part(roots: &Roots, enrollment: Enrollment) -> Result<FollowerPart, 
         reachable,
         up_to_date,
         error,
+        mcp_broken,
     })
 }
 
@@ -157,6 +178,9 @@ fn print_text(status: &Status) {
         );
         if let Some(e) = &f.error {
             println!("last error:  {e}");
+        }
+        for b in f.mcp_broken.iter().flatten() {
+            println!("mcp broken:  {} ({})", b.name, b.reason);
         }
     }
 }

@@ -39,6 +39,20 @@ impl OnDrift {
     }
 }
 
+/// When MCP artifacts (npm/uv/cargo packages, source projects) are installed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum McpInstall {
+    /// As graph steps of every reconcile (needs npm/uv/cargo and the registries).
+    #[default]
+    Auto,
+    /// Only by `codexport mcp install` (for metered or offline machines); plans show what is missing.
+    Manual,
+}
+
+/// Environment variable that overrides `mcpInstall` (`auto` or `manual`).
+pub const MCP_INSTALL_ENV: &str = "CODEXPORT_MCP_INSTALL";
+
 /// The follower's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -50,6 +64,10 @@ pub struct LocalSettings {
     /// How many generations (and their backups) to keep; older ones are pruned. Default 10.
     #[serde(default = "default_keep")]
     pub keep_generations: usize,
+    /// `auto` (default): MCP artifacts are installed by reconcile; `manual`: only by
+    /// `codexport mcp install`. The environment variable `CODEXPORT_MCP_INSTALL` overrides it.
+    #[serde(default)]
+    pub mcp_install: McpInstall,
 }
 
 fn default_keep() -> usize {
@@ -61,6 +79,7 @@ impl Default for LocalSettings {
         LocalSettings {
             on_drift: OnDrift::default(),
             keep_generations: DEFAULT_KEEP_GENERATIONS,
+            mcp_install: McpInstall::default(),
         }
     }
 }
@@ -80,13 +99,33 @@ impl ExitStatus for LocalSettingsError {
         Exit::Usage
     }
     fn hint(&self) -> Option<String> {
-        Some("known keys: onDrift = \"overwrite\" | \"keep\" | \"fail\", keepGenerations = N".into())
+        Some(
+            "known keys: onDrift = \"overwrite\" | \"keep\" | \"fail\", keepGenerations = N, mcpInstall = \"auto\" | \"manual\""
+                .into(),
+        )
     }
 }
 
 impl LocalSettings {
-    /// Load `codexport_home/local.toml`; defaults when the file is absent.
+    /// Load `codexport_home/local.toml` (defaults when absent), then apply
+    /// `CODEXPORT_MCP_INSTALL` when it is set.
     pub fn load(codexport_home: &Path) -> Result<Self, LocalSettingsError> {
+        let mut settings = Self::load_file(codexport_home)?;
+        match std::env::var(MCP_INSTALL_ENV).as_deref() {
+            Ok("auto") => settings.mcp_install = McpInstall::Auto,
+            Ok("manual") => settings.mcp_install = McpInstall::Manual,
+            Ok(other) => {
+                return Err(LocalSettingsError {
+                    path: PathBuf::from(MCP_INSTALL_ENV),
+                    reason: format!("{other:?} is neither \"auto\" nor \"manual\""),
+                });
+            }
+            Err(_) => {}
+        }
+        Ok(settings)
+    }
+
+    fn load_file(codexport_home: &Path) -> Result<Self, LocalSettingsError> {
         let path = codexport_home.join(FILE_NAME);
         let text = match fs_err::read_to_string(&path) {
             Ok(t) => t,

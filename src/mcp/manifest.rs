@@ -24,14 +24,12 @@ pub const MANIFEST_VERSION: u32 = 1;
 /// config.toml.
 pub const TRANSPORT_KEYS: &[&str] = &["command", "args", "env", "cwd"];
 
-/// The manifest file.
+/// The manifest file. It holds no revision on purpose: it changes only when a server does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
     /// Always [`MANIFEST_VERSION`].
     pub version: u32,
-    /// The desired-state revision it was written from.
-    pub revision: String,
     /// Values for `${name}` in definitions on this follower (`home`, `codexHome`, path variables).
     pub variables: BTreeMap<String, String>,
     /// Every MCP server of the document, by name.
@@ -62,7 +60,7 @@ impl crate::exit::ExitStatus for ManifestError {
         crate::exit::Exit::Error
     }
     fn hint(&self) -> Option<String> {
-        Some("run `codexport reconcile` to write it again".into())
+        Some("run `codexport reconcile` (or `codexport mcp install`) to write it again".into())
     }
 }
 
@@ -71,7 +69,6 @@ impl Manifest {
     pub fn new(doc: &DesiredState, variables: &BTreeMap<String, String>) -> Self {
         Manifest {
             version: MANIFEST_VERSION,
-            revision: doc.metadata.revision.clone(),
             variables: variables.clone(),
             servers: doc.spec.mcp_servers.clone(),
         }

@@ -15,7 +15,11 @@ use super::host::Host;
 use super::inventory::{self, Inventory, InventoryEntry};
 use super::journal::{Header, Journal, Undo};
 use super::plan::{Action, Plan, PlanStep, StepKind};
-use super::render::{Content, Desired, DesiredFile};
+use super::render::{Content, Desired, DesiredFile, Root};
+use crate::mcp::install::InstallEnv;
+
+/// Where backups of codexport's own files go inside a generation's backup directory.
+pub const OWN_BACKUPS: &str = "@codexport-home";
 
 /// Knobs of one execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +47,8 @@ pub struct ApplyReport {
     pub kept: Vec<String>,
     /// Generations pruned after this run.
     pub pruned: Vec<u64>,
+    /// MCP servers whose artifact failed to install: (server, error with command and stderr tail).
+    pub broken: Vec<(String, String)>,
 }
 
 /// Execute `plan` (built from `desired` against `inventory`).
@@ -66,7 +72,8 @@ pub fn execute(
     if !blocking.is_empty() {
         return Err(ReconcileError::Drift(blocking.iter().map(|s| s.to_string()).collect()));
     }
-    let by_path: HashMap<&str, &DesiredFile> = desired.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let by_path: HashMap<(Root, &str), &DesiredFile> =
+        desired.files.iter().map(|f| ((f.root, f.path.as_str()), f)).collect();
     let home = &roots.codexport_home;
     let mut report = ApplyReport {
         revision: plan.revision.clone(),
@@ -95,10 +102,37 @@ pub fn execute(
         previous_inventory: inventory.clone(),
     };
     let mut journal = Journal::begin(host, home, header)?;
+    let install_env = InstallEnv::from_process(&roots.codexport_home, &roots.home);
     for step in plan.steps.iter().filter(|s| s.action != Action::Noop) {
         crate::crash_point!("execute::step");
-        let target = roots.codex_home.join(&step.path);
-        let backup = backup_root.join(&step.path);
+        if step.kind == StepKind::InstallMcpArtifact {
+            // Installs are idempotent caches: a failure is reported, never rolled back, and
+            // the rest of the plan still applies (the server shows as broken).
+            let install = desired.installs.iter().find(|i| step.id == format!("mcp:{}", i.server));
+            match install.map(|i| host.install_mcp(&i.server, &i.artifact, &install_env)) {
+                Some(Ok(())) => report.changed += 1,
+                Some(Err(e)) => report
+                    .broken
+                    .push((step.id.trim_start_matches("mcp:").to_string(), e.to_string())),
+                None => {}
+            }
+            continue;
+        }
+        let target = step.root.dir(roots).join(&step.path);
+        let backup = match step.root {
+            Root::CodexHome => backup_root.join(&step.path),
+            Root::CodexportHome => backup_root.join(OWN_BACKUPS).join(&step.path),
+        };
+        if step.root == Root::CodexportHome
+            && let Some(parent) = target.parent()
+            && let Err(e) = host.create_private_dir_all(parent)
+        {
+            journal.roll_back(host);
+            return Err(ReconcileError::RolledBack {
+                step: step.id.clone(),
+                reason: e.to_string(),
+            });
+        }
         if let Err(e) = run_step(step, &target, &backup, &by_path, &mut journal, host) {
             journal.roll_back(host);
             return Err(ReconcileError::RolledBack {
@@ -123,7 +157,8 @@ pub fn execute(
             changed: plan
                 .steps
                 .iter()
-                .filter(|s| s.action != Action::Noop && !matches!(s.kind, StepKind::EnsureDir | StepKind::RemoveDir))
+                .filter(|s| s.action != Action::Noop && s.root == Root::CodexHome)
+                .filter(|s| !matches!(s.kind, StepKind::EnsureDir | StepKind::RemoveDir))
                 .map(|s| s.path.clone())
                 .collect(),
             backup_dir: format!("{BACKUPS}/{generation}"),
@@ -152,7 +187,7 @@ fn run_step(
     step: &PlanStep,
     target: &Path,
     backup: &Path,
-    by_path: &HashMap<&str, &DesiredFile>,
+    by_path: &HashMap<(Root, &str), &DesiredFile>,
     journal: &mut Journal,
     host: &dyn Host,
 ) -> std::io::Result<()> {
@@ -182,7 +217,7 @@ fn run_step(
         }
         (_, action) => {
             let file = by_path
-                .get(step.path.as_str())
+                .get(&(step.root, step.path.as_str()))
                 .ok_or_else(|| std::io::Error::other(format!("{} is not in the desired state", step.path)))?;
             if step.obstruction.is_some() {
                 journal.record(
@@ -235,7 +270,7 @@ fn next_inventory(plan: &Plan, desired: &Desired, inventory: &Inventory) -> Inve
         .map(|s| (s.path.as_str(), s))
         .collect();
     let mut files = BTreeMap::new();
-    for f in &desired.files {
+    for f in desired.files.iter().filter(|f| f.root == Root::CodexHome) {
         if kept.contains_key(f.path.as_str()) {
             if let Some(old) = inventory.files.get(&f.path) {
                 files.insert(f.path.clone(), old.clone());

@@ -6,6 +6,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+use crate::mcp::artifact::Artifact;
+use crate::mcp::install::{InstallEnv, InstallError};
 use std::time::{Duration, Instant};
 
 /// What is at a path, without following a symlink.
@@ -60,6 +63,8 @@ pub enum Effect {
     Remove(PathBuf),
     /// `append` (journal line).
     Append(PathBuf),
+    /// `install_mcp` (server name).
+    InstallMcp(String),
 }
 
 /// Errors taking the lock.
@@ -111,6 +116,8 @@ pub trait Host {
     fn append(&self, path: &Path, line: &[u8]) -> std::io::Result<()>;
     /// Take an exclusive lock on `path`, waiting up to `wait`.
     fn lock(&self, path: &Path, wait: Duration) -> Result<LockGuard, LockError>;
+    /// Install an MCP artifact (runs npm, uv or cargo; see `mcp::install`).
+    fn install_mcp(&self, server: &str, artifact: &Artifact, env: &InstallEnv) -> Result<(), InstallError>;
 }
 
 /// The real file system.
@@ -251,6 +258,10 @@ impl Host for RealHost {
             }
         }
     }
+
+    fn install_mcp(&self, server: &str, artifact: &Artifact, env: &InstallEnv) -> Result<(), InstallError> {
+        crate::mcp::install::install(server, artifact, env).map(|_| ())
+    }
 }
 
 /// Reads the real disk, records every write instead of doing it (dry runs and order tests).
@@ -317,5 +328,9 @@ impl Host for RecordingHost {
     }
     fn lock(&self, _path: &Path, _wait: Duration) -> Result<LockGuard, LockError> {
         Ok(LockGuard { _file: None })
+    }
+    fn install_mcp(&self, server: &str, _artifact: &Artifact, _env: &InstallEnv) -> Result<(), InstallError> {
+        self.record(Effect::InstallMcp(server.to_string()))
+            .map_err(InstallError::from)
     }
 }

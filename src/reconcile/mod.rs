@@ -10,6 +10,7 @@ pub mod graph;
 pub mod host;
 pub mod inventory;
 pub mod journal;
+pub mod own_steps;
 pub mod plan;
 pub mod render;
 
@@ -145,7 +146,7 @@ fn plan_for(
     host: &dyn Host,
 ) -> Result<Prepared, ReconcileError> {
     let inventory = inventory::load(host, &roots.codexport_home)?;
-    let plan = plan::build(&desired, &inventory, &roots.codex_home, policy, host)?;
+    let plan = plan::build(&desired, &inventory, roots, policy, settings.mcp_install, host)?;
     Ok(Prepared {
         desired,
         inventory,
@@ -233,6 +234,7 @@ pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Appli
         let class = crate::codex::layout::classify(path);
         files.push(render::DesiredFile {
             path: path.clone(),
+            root: render::Root::CodexHome,
             content: render::Content::Blob(blob),
             sha256: entry.sha256.clone(),
             size,
@@ -243,6 +245,7 @@ pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Appli
     let desired = render::Desired {
         revision: target.revision.clone(),
         files,
+        installs: Vec::new(),
     };
     let prepared = plan_for(roots, desired, OnDrift::Overwrite, settings, host)?;
     let exec = ExecuteOptions {

@@ -9,15 +9,20 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON, classify};
-use crate::follower::local::OnDrift;
+use crate::follower::local::{McpInstall, OnDrift};
 use crate::model::FileClass;
+use crate::paths::Roots;
 
 use super::ReconcileError;
 use super::compare::{Decision, decide_remove, decide_write};
 use super::graph::order;
 use super::host::{Host, Observed};
 use super::inventory::Inventory;
-use super::render::{Content, Desired, DesiredFile};
+use super::render::{Content, Desired, DesiredFile, Root};
+
+fn is_codex_home(root: &Root) -> bool {
+    *root == Root::CodexHome
+}
 
 /// What a step does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -49,6 +54,12 @@ pub enum StepKind {
     RemoveFile,
     /// Remove a directory that the removals leave empty.
     RemoveDir,
+    /// Copy the running codexport to `$CODEXPORT_HOME/bin/codexport` (the MCP launcher).
+    InstallSelf,
+    /// Write `$CODEXPORT_HOME/mcp-manifest.json`.
+    WriteMcpManifest,
+    /// Install an MCP server's artifact under `$CODEXPORT_HOME/mcp-artifacts/`.
+    InstallMcpArtifact,
 }
 
 /// One step.
@@ -61,8 +72,11 @@ pub struct PlanStep {
     pub kind: StepKind,
     /// What happens.
     pub action: Action,
-    /// Path relative to CODEX_HOME.
+    /// Path relative to its root.
     pub path: String,
+    /// The root `path` is relative to (CODEX_HOME unless said otherwise).
+    #[serde(default, skip_serializing_if = "is_codex_home")]
+    pub root: Root,
     /// File class, when the step is about a file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<FileClass>,
@@ -152,14 +166,16 @@ impl Plan {
 pub fn build(
     desired: &Desired,
     inventory: &Inventory,
-    codex_home: &Path,
+    roots: &Roots,
     policy: OnDrift,
+    mcp_install: McpInstall,
     host: &dyn Host,
 ) -> Result<Plan, ReconcileError> {
+    let codex_home = roots.codex_home.as_path();
     let mut steps: BTreeMap<String, PlanStep> = BTreeMap::new();
     let mut observed_hash = Sha256::new();
     let mut dirs: HashSet<String> = HashSet::new();
-    for file in &desired.files {
+    for file in desired.files.iter().filter(|f| f.root == Root::CodexHome) {
         let parent = ensure_dirs(&file.path, codex_home, host, &mut steps, &mut dirs)?;
         let abs = codex_home.join(&file.path);
         let actual = if parent.as_ref().is_some_and(|p| steps.contains_key(&dir_id(p))) {
@@ -205,7 +221,12 @@ pub fn build(
         );
         steps.insert(step.id.clone(), step);
     }
-    let wanted: HashSet<&str> = desired.files.iter().map(|f| f.path.as_str()).collect();
+    let wanted: HashSet<&str> = desired
+        .files
+        .iter()
+        .filter(|f| f.root == Root::CodexHome)
+        .map(|f| f.path.as_str())
+        .collect();
     for (path, last) in inventory.files.iter().filter(|(p, _)| !wanted.contains(p.as_str())) {
         let actual = host.observe(&codex_home.join(path))?;
         observed_hash.update(format!("{path}\0{actual:?}\n"));
@@ -224,6 +245,7 @@ pub fn build(
             kind: StepKind::RemoveFile,
             action: decision.action,
             path: path.clone(),
+            root: Root::CodexHome,
             class: Some(class),
             reason: decision.reason,
             drift: decision.drift,
@@ -238,6 +260,7 @@ pub fn build(
         steps.insert(id, step);
     }
     add_empty_dir_removals(codex_home, host, &mut steps)?;
+    super::own_steps::add(desired, roots, mcp_install, host, &mut steps, &mut observed_hash)?;
     let edges: Vec<(String, String)> = steps
         .values()
         .flat_map(|s| s.requires.iter().map(|r| (r.clone(), s.id.clone())))
@@ -274,6 +297,7 @@ fn file_step(
         kind,
         action: d.action,
         path: file.path.clone(),
+        root: Root::CodexHome,
         class: Some(file.class),
         reason: d.reason,
         drift: d.drift,
@@ -381,6 +405,7 @@ fn ensure_dirs(
                         kind: StepKind::EnsureDir,
                         action: Action::Create,
                         path: dir.clone(),
+                        root: Root::CodexHome,
                         class: None,
                         reason: "absent".into(),
                         drift: false,
@@ -452,6 +477,7 @@ fn add_empty_dir_removals(
             kind: StepKind::RemoveDir,
             action: Action::Delete,
             path: dir.clone(),
+            root: Root::CodexHome,
             class: None,
             reason: "left empty by the removals".into(),
             drift: false,

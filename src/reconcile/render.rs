@@ -14,7 +14,17 @@ use crate::exit::{Exit, ExitStatus};
 use crate::model::{DesiredState, FileClass};
 use crate::paths::Roots;
 
+use crate::mcp::artifact::Artifact;
+use crate::mcp::install::{InstallError, install_dir, is_installed};
+use crate::mcp::manifest::{launcher_table, render_manifest};
+use crate::model::document::McpTransport;
+
 use super::host::{Host, Observed};
+
+/// The launcher binary, relative to CODEXPORT_HOME.
+pub const LAUNCHER: &str = "bin/codexport";
+/// The MCP manifest, relative to CODEXPORT_HOME.
+pub const MANIFEST: &str = "mcp-manifest.json";
 
 /// Mode of the generated config.toml: it may hold MCP `env` secrets, so owner-only.
 pub const CONFIG_MODE: u32 = 0o600;
@@ -30,11 +40,60 @@ pub enum Content {
     Rendered(Vec<u8>),
 }
 
+/// Which root a desired path is relative to.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Root {
+    /// CODEX_HOME: the replicated files (tracked in the inventory).
+    #[default]
+    CodexHome,
+    /// CODEXPORT_HOME: codexport's own files (the launcher binary, the MCP manifest).
+    CodexportHome,
+}
+
+impl Root {
+    /// The absolute directory of this root.
+    pub fn dir(self, roots: &Roots) -> &Path {
+        match self {
+            Root::CodexHome => &roots.codex_home,
+            Root::CodexportHome => &roots.codexport_home,
+        }
+    }
+}
+
+/// An MCP artifact this follower should have installed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredInstall {
+    /// The server whose artifact it is (the first, when several share one install).
+    pub server: String,
+    /// What to install.
+    pub artifact: Artifact,
+    /// Where it goes, relative to CODEXPORT_HOME.
+    pub dir: String,
+    /// True when that directory holds exactly this artifact already.
+    pub installed: bool,
+}
+
 /// One file the follower should have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredFile {
-    /// Relative to CODEX_HOME.
+    /// Relative to its root, `/`-separated.
     pub path: String,
+    /// CODEX_HOME or CODEXPORT_HOME.
+    pub root: Root,
     /// Its bytes.
     pub content: Content,
     /// Hex sha256 of those bytes.
@@ -54,6 +113,8 @@ pub struct Desired {
     pub revision: String,
     /// Files sorted by path.
     pub files: Vec<DesiredFile>,
+    /// MCP artifacts to install (deduplicated by install directory).
+    pub installs: Vec<DesiredInstall>,
 }
 
 /// Why rendering failed.
@@ -78,6 +139,9 @@ pub enum RenderError {
     /// The canonical config.toml or hooks.json does not parse.
     #[error(transparent)]
     Parse(#[from] ParseError),
+    /// An MCP artifact of the document cannot be installed safely (bad name or version).
+    #[error(transparent)]
+    Mcp(#[from] InstallError),
     /// I/O.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -124,6 +188,7 @@ pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots, host: &dyn H
         };
         files.push(DesiredFile {
             path: f.path.clone(),
+            root: Root::CodexHome,
             content: Content::Blob(blob),
             sha256: f.sha256.clone(),
             size: f.size,
@@ -138,6 +203,7 @@ pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots, host: &dyn H
             file: CONFIG_TOML.into(),
             source,
         })?;
+        point_command_servers_at_the_launcher(&mut parsed, &roots.codexport_home);
         files.push(rendered(CONFIG_TOML, parsed.to_string().into_bytes(), CONFIG_MODE));
     }
     if let Some(hooks) = &doc.spec.hooks {
@@ -150,16 +216,101 @@ pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots, host: &dyn H
         let pretty = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)? + "\n";
         files.push(rendered(HOOKS_JSON, pretty.into_bytes(), HOOKS_MODE));
     }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files.extend(own_files(doc, &vars, host)?);
+    files.sort_by(|a, b| (a.root, &a.path).cmp(&(b.root, &b.path)));
     Ok(Desired {
         revision: doc.metadata.revision.clone(),
         files,
+        installs: installs(doc, &roots.codexport_home)?,
     })
+}
+
+/// Every command server in the rendered config runs through `codexport mcp run <name>`
+/// (DESIGN.md "Rendering on the follower"); URL servers stay as they are.
+fn point_command_servers_at_the_launcher(config: &mut toml_edit::DocumentMut, codexport_home: &Path) {
+    let Some(servers) = config.get_mut("mcp_servers").and_then(|i| i.as_table_like_mut()) else {
+        return;
+    };
+    let names: Vec<String> = servers.iter().map(|(k, _)| k.to_string()).collect();
+    for name in names {
+        if let Some(table) = servers.get_mut(&name).and_then(|i| i.as_table_like_mut()) {
+            launcher_table(table, &name, codexport_home);
+        }
+    }
+}
+
+/// codexport's own files: the launcher binary (when a command server needs it) and the MCP
+/// manifest (when there are servers).
+fn own_files(
+    doc: &DesiredState,
+    vars: &BTreeMap<String, String>,
+    host: &dyn Host,
+) -> Result<Vec<DesiredFile>, RenderError> {
+    let mut out = Vec::new();
+    if doc
+        .spec
+        .mcp_servers
+        .values()
+        .any(|s| s.transport == McpTransport::Stdio)
+    {
+        let exe = std::env::current_exe()?;
+        if let Observed::File { sha256, size, .. } = host.observe(&exe)? {
+            out.push(DesiredFile {
+                path: LAUNCHER.into(),
+                root: Root::CodexportHome,
+                content: Content::Blob(exe),
+                sha256,
+                size,
+                mode: 0o755,
+                class: FileClass::Tooling,
+            });
+        }
+    }
+    if !doc.spec.mcp_servers.is_empty() {
+        let bytes = render_manifest(doc, vars);
+        out.push(DesiredFile {
+            path: MANIFEST.into(),
+            root: Root::CodexportHome,
+            sha256: crate::fs::sha256_hex(&bytes),
+            size: bytes.len() as u64,
+            content: Content::Rendered(bytes),
+            mode: crate::fs::SECRET_MODE,
+            class: FileClass::Secret,
+        });
+    }
+    Ok(out)
+}
+
+/// MCP artifacts to install, one per install directory.
+fn installs(doc: &DesiredState, codexport_home: &Path) -> Result<Vec<DesiredInstall>, RenderError> {
+    let mut out: Vec<DesiredInstall> = Vec::new();
+    for (name, server) in &doc.spec.mcp_servers {
+        let Some(artifact) = &server.artifact else { continue };
+        let Some(dir) = install_dir(codexport_home, name, artifact)? else {
+            continue;
+        };
+        let rel = dir
+            .strip_prefix(codexport_home)
+            .unwrap_or(&dir)
+            .to_string_lossy()
+            .replace('\\', "/");
+        if out.iter().any(|i| i.dir == rel) {
+            continue;
+        }
+        out.push(DesiredInstall {
+            server: name.clone(),
+            installed: is_installed(&dir, artifact),
+            artifact: artifact.clone(),
+            dir: rel,
+        });
+    }
+    Ok(out)
 }
 
 fn rendered(path: &str, bytes: Vec<u8>, mode: u32) -> DesiredFile {
     DesiredFile {
         path: path.into(),
+        root: Root::CodexHome,
         sha256: crate::fs::sha256_hex(&bytes),
         size: bytes.len() as u64,
         content: Content::Rendered(bytes),

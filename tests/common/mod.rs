@@ -80,6 +80,8 @@ impl Machine {
             .env("CODEX_HOME", &self.codex_home)
             .env("CODEXPORT_HOME", &self.codexport_home)
             .env("NO_COLOR", "1")
+            // Reconciles install no MCP packages unless a test asks for it (tests/mcp_*.rs).
+            .env("CODEXPORT_MCP_INSTALL", "manual")
             .stdin(Stdio::null());
         c
     }
@@ -257,4 +259,69 @@ pub fn codex_bin() -> Option<PathBuf> {
         eprintln!("skipping the real-Codex check: codex not found (set CODEX_BIN)");
     }
     found
+}
+
+/// What a follower's config.toml should parse to: `original` (master paths already replaced)
+/// with every command MCP server pointed at the follower's launcher, as the renderer does.
+pub fn with_launcher(original: &str, follower: &Machine) -> toml::Table {
+    let mut table: toml::Table = toml::from_str(original).unwrap();
+    let launcher = follower.codexport_home.join("bin/codexport").display().to_string();
+    let home = follower.codexport_home.display().to_string();
+    if let Some(toml::Value::Table(servers)) = table.get_mut("mcp_servers") {
+        for (name, server) in servers.iter_mut() {
+            let toml::Value::Table(server) = server else { continue };
+            if server.contains_key("command") && !server.contains_key("url") {
+                server.remove("cwd");
+                server.insert("command".into(), launcher.clone().into());
+                server.insert(
+                    "args".into(),
+                    toml::Value::Array(vec!["mcp".into(), "run".into(), name.clone().into()]),
+                );
+                let env = toml::Table::from_iter([("CODEXPORT_HOME".to_string(), toml::Value::from(home.clone()))]);
+                server.insert("env".into(), toml::Value::Table(env));
+            }
+        }
+    }
+    table
+}
+
+/// A plan (JSON) with what depends on the machine replaced by placeholders: fingerprints, and
+/// the sizes of config.toml/hooks.json (they hold the follower's temp home) and of the
+/// launcher binary (this build).
+pub fn normalize_plan_json(mut plan: serde_json::Value) -> serde_json::Value {
+    plan["desiredFingerprint"] = "[fingerprint]".into();
+    plan["observedFingerprint"] = "[fingerprint]".into();
+    for step in plan["steps"].as_array_mut().unwrap() {
+        if ["WriteConfig", "WriteHooks", "InstallSelf"].contains(&step["kind"].as_str().unwrap_or("")) {
+            for k in ["sizeBefore", "sizeAfter"] {
+                if step.get(k).is_some() {
+                    step[k] = "[depends on the machine]".into();
+                }
+            }
+        }
+    }
+    plan
+}
+
+/// A text plan with the same placeholders as [`normalize_plan_json`].
+pub fn normalize_plan_text(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let varying = [" config.toml ", " hooks.json ", "$CODEXPORT_HOME/bin/codexport "]
+                .iter()
+                .any(|p| l.contains(p));
+            match (varying, l.find("(")) {
+                (true, Some(i)) => {
+                    let class = l[i + 1..].split(',').next().unwrap_or("");
+                    let rest = l[i..].split_once(", ").map(|(_, r)| r).unwrap_or("");
+                    let after_size = rest
+                        .split_once(", ")
+                        .map(|(_, r)| format!(", {r}"))
+                        .unwrap_or_else(|| ")".into());
+                    format!("{}({class}, [size]{after_size}\n", &l[..i])
+                }
+                _ => format!("{l}\n"),
+            }
+        })
+        .collect()
 }
