@@ -41,3 +41,33 @@ fn first_join_plan_of_master_basic() {
         insta::assert_snapshot!("first-join-plan-master-basic-text", text);
     }
 }
+
+/// The MCP manifest and the rendered `[mcp_servers]` of the first apply, secrets redacted and
+/// the follower's temp paths replaced by placeholders.
+#[test]
+fn mcp_manifest_and_rendered_servers_of_master_basic() {
+    let pair = Pair::applied();
+    let f = &pair.follower;
+    let placeholders = |text: &str| {
+        text.replace(&f.codexport_home.display().to_string(), "[CODEXPORT_HOME]")
+            .replace(&f.codex_home.display().to_string(), "[CODEX_HOME]")
+            .replace(&f.home.display().to_string(), "[HOME]")
+    };
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&placeholders(&fs_err::read_to_string(f.codexport_home.join("mcp-manifest.json")).unwrap()))
+            .unwrap();
+    for server in manifest["servers"].as_object_mut().unwrap().values_mut() {
+        if let Some(env) = server["definition"].get_mut("env").and_then(|e| e.as_object_mut()) {
+            for v in env.values_mut() {
+                *v = "(sensitive)".into();
+            }
+        }
+    }
+    let config = placeholders(&fs_err::read_to_string(f.codex_home.join("config.toml")).unwrap());
+    let mcp_section: String = config.split("# ── MCP servers ──").nth(1).unwrap().split("\n# Written by Codex").next().unwrap().to_string();
+    assert!(!mcp_section.contains("--max-old-space-size"), "env values are not in config.toml any more (they live in the manifest)");
+    in_snapshots_dir! {
+        insta::assert_json_snapshot!("mcp-manifest-master-basic", manifest);
+        insta::assert_snapshot!("rendered-mcp-servers-master-basic", mcp_section);
+    }
+}
