@@ -224,3 +224,18 @@ fn a_symlink_where_a_file_belongs_is_drift_moved_aside_never_followed() {
     assert!(out.stderr.contains("prompts/commit.md"), "{}", out.stderr);
     assert!(target.is_dir(), "nothing touched under onDrift = fail");
 }
+
+#[test]
+fn a_plan_says_when_the_package_manager_an_install_needs_is_missing() {
+    let pair = Pair::joined();
+    let out = pair
+        .follower
+        .command(&["plan", "--offline"])
+        .env("CODEXPORT_MCP_INSTALL", "auto")
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("+ mcp:filesystem"), "{text}");
+    assert!(text.contains("npm is missing here, so this install will fail"), "{text}");
+}

@@ -53,9 +53,10 @@ fn mcp_manifest_and_rendered_servers_of_master_basic() {
             .replace(&f.codex_home.display().to_string(), "[CODEX_HOME]")
             .replace(&f.home.display().to_string(), "[HOME]")
     };
-    let mut manifest: serde_json::Value =
-        serde_json::from_str(&placeholders(&fs_err::read_to_string(f.codexport_home.join("mcp-manifest.json")).unwrap()))
-            .unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_str(&placeholders(
+        &fs_err::read_to_string(f.codexport_home.join("mcp-manifest.json")).unwrap(),
+    ))
+    .unwrap();
     for server in manifest["servers"].as_object_mut().unwrap().values_mut() {
         if let Some(env) = server["definition"].get_mut("env").and_then(|e| e.as_object_mut()) {
             for v in env.values_mut() {
@@ -64,8 +65,18 @@ fn mcp_manifest_and_rendered_servers_of_master_basic() {
         }
     }
     let config = placeholders(&fs_err::read_to_string(f.codex_home.join("config.toml")).unwrap());
-    let mcp_section: String = config.split("# ── MCP servers ──").nth(1).unwrap().split("\n# Written by Codex").next().unwrap().to_string();
-    assert!(!mcp_section.contains("--max-old-space-size"), "env values are not in config.toml any more (they live in the manifest)");
+    let mcp_section: String = config
+        .split("# ── MCP servers ──")
+        .nth(1)
+        .unwrap()
+        .split("\n# Written by Codex")
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        !mcp_section.contains("--max-old-space-size"),
+        "env values are not in config.toml any more (they live in the manifest)"
+    );
     in_snapshots_dir! {
         insta::assert_json_snapshot!("mcp-manifest-master-basic", manifest);
         insta::assert_snapshot!("rendered-mcp-servers-master-basic", mcp_section);

@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 
 use crate::codex::layout::CONFIG_TOML;
 use crate::follower::local::McpInstall;
+use crate::mcp::artifact::Artifact;
+use crate::mcp::install::{InstallEnv, repair_for_tool};
 use crate::model::FileClass;
 use crate::paths::Roots;
 
@@ -29,11 +31,19 @@ pub fn add(
     observed: &mut Sha256,
 ) -> Result<(), ReconcileError> {
     let mut install_ids = Vec::new();
+    let env = InstallEnv::from_process(&roots.codexport_home, &roots.home);
     for install in &desired.installs {
         let id = format!("mcp:{}", install.server);
         let (action, reason) = match (install.installed, mcp_install) {
             (true, _) => (Action::Noop, "installed".to_string()),
-            (false, McpInstall::Auto) => (Action::Create, format!("install {}", install.artifact.describe())),
+            (false, McpInstall::Auto) => (
+                Action::Create,
+                format!(
+                    "install {}{}",
+                    install.artifact.describe(),
+                    tool_note(&install.artifact, &env)
+                ),
+            ),
             (false, McpInstall::Manual) => (
                 Action::Noop,
                 format!(
@@ -102,6 +112,24 @@ pub fn add(
         config.requires.extend(config_requires);
     }
     Ok(())
+}
+
+/// What the plan should say about the package manager an install needs.
+fn tool_note(artifact: &Artifact, env: &InstallEnv) -> String {
+    let tool = match artifact {
+        Artifact::Npm { .. } | Artifact::SourceNode { .. } => "npm",
+        Artifact::Uv { .. } | Artifact::SourcePython { .. } => "uv",
+        Artifact::Cargo { .. } => "cargo",
+        Artifact::Portable | Artifact::LocalBinary { .. } => return String::new(),
+    };
+    match (env.find_tool(tool), tool) {
+        (Some(_), _) => String::new(),
+        (None, "uv") => "; uv is missing: it is installed first into mcp-artifacts/tools/uv".into(),
+        (None, t) => format!(
+            "; {t} is missing here, so this install will fail: {}",
+            repair_for_tool(t)
+        ),
+    }
 }
 
 fn step(
