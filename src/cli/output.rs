@@ -160,7 +160,7 @@ fn detail(step: &crate::reconcile::plan::PlanStep) -> String {
             _ => {}
         }
     }
-    if step.action != Action::Create || step.drift {
+    if step.action != Action::Create || step.drift || step.kind == StepKind::InstallMcpArtifact {
         parts.push(step.reason.clone());
     }
     if parts.is_empty() {
