@@ -237,5 +237,8 @@ fn a_plan_says_when_the_package_manager_an_install_needs_is_missing() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("+ mcp:filesystem"), "{text}");
-    assert!(text.contains("npm is missing here, so this install will fail"), "{text}");
+    assert!(
+        text.contains("npm is missing here, so this install will fail"),
+        "{text}"
+    );
 }

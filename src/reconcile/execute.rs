@@ -201,18 +201,7 @@ fn run_step(
             host.remove_dir(target)
         }
         (StepKind::RemoveFile, _) => {
-            let mode = mode_on_disk(host, target);
-            host.copy_file(target, backup, mode)?;
-            crate::crash_point!("execute::after-backup");
-            journal.record(
-                host,
-                &step.id,
-                Undo::Restore {
-                    target: target.into(),
-                    backup: backup.into(),
-                    mode,
-                },
-            )?;
+            back_up(step, target, backup, journal, host)?;
             host.remove_file(target)
         }
         (_, action) => {
@@ -230,18 +219,7 @@ fn run_step(
                 )?;
                 host.rename(target, backup)?;
             } else if action == Action::Update {
-                let mode = mode_on_disk(host, target);
-                host.copy_file(target, backup, mode)?;
-                crate::crash_point!("execute::after-backup");
-                journal.record(
-                    host,
-                    &step.id,
-                    Undo::Restore {
-                        target: target.into(),
-                        backup: backup.into(),
-                        mode,
-                    },
-                )?;
+                back_up(step, target, backup, journal, host)?;
             } else {
                 journal.record(host, &step.id, Undo::RemoveFile { path: target.into() })?;
             }
@@ -251,6 +229,28 @@ fn run_step(
             }
         }
     }
+}
+
+/// Copy `target` into the generation's backups (mode kept), then journal how to restore it.
+fn back_up(
+    step: &PlanStep,
+    target: &Path,
+    backup: &Path,
+    journal: &mut Journal,
+    host: &dyn Host,
+) -> std::io::Result<()> {
+    let mode = mode_on_disk(host, target);
+    host.copy_file(target, backup, mode)?;
+    crate::crash_point!("execute::after-backup");
+    journal.record(
+        host,
+        &step.id,
+        Undo::Restore {
+            target: target.into(),
+            backup: backup.into(),
+            mode,
+        },
+    )
 }
 
 fn mode_on_disk(host: &dyn Host, path: &Path) -> u32 {

@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod diff;
+pub mod dirs;
 pub mod execute;
 pub mod generations;
 pub mod graph;
@@ -183,24 +184,14 @@ pub fn apply_staged(roots: &Roots, host: &dyn Host, options: &ApplyOptions) -> R
     if let Some(saved) = &options.expected {
         check_saved(saved, &prepared.plan)?;
     }
-    let exec = ExecuteOptions {
-        kind: GenerationKind::Apply,
-        allow_mass_delete: options.allow_mass_delete,
-        keep_generations: prepared.settings.keep_generations,
-    };
-    let report = execute::execute(
-        &prepared.plan,
-        &prepared.desired,
-        &prepared.inventory,
+    run(
         roots,
         host,
-        exec,
-    )?;
-    Ok(Applied {
         recovered,
         prepared,
-        report,
-    })
+        GenerationKind::Apply,
+        options.allow_mass_delete,
+    )
 }
 
 /// Under the lock: restore generation `to` (default: the one before the newest) byte for byte
@@ -248,9 +239,20 @@ pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Appli
         installs: Vec::new(),
     };
     let prepared = plan_for(roots, desired, OnDrift::Overwrite, settings, host)?;
-    let exec = ExecuteOptions {
-        kind: GenerationKind::Rollback,
-        allow_mass_delete: true,
+    run(roots, host, recovered, prepared, GenerationKind::Rollback, true)
+}
+
+fn run(
+    roots: &Roots,
+    host: &dyn Host,
+    recovered: Vec<journal::Recovered>,
+    prepared: Prepared,
+    kind: GenerationKind,
+    allow_mass_delete: bool,
+) -> Result<Applied, ReconcileError> {
+    let options = ExecuteOptions {
+        kind,
+        allow_mass_delete,
         keep_generations: prepared.settings.keep_generations,
     };
     let report = execute::execute(
@@ -259,7 +261,7 @@ pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Appli
         &prepared.inventory,
         roots,
         host,
-        exec,
+        options,
     )?;
     Ok(Applied {
         recovered,

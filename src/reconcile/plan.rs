@@ -147,6 +147,36 @@ pub struct Plan {
     pub observed_fingerprint: String,
 }
 
+impl PlanStep {
+    /// A step about a directory under CODEX_HOME (no class, size, mode or diff).
+    pub fn directory(
+        id: String,
+        kind: StepKind,
+        action: Action,
+        path: String,
+        reason: &str,
+        requires: Vec<String>,
+    ) -> Self {
+        PlanStep {
+            id,
+            kind,
+            action,
+            path,
+            root: Root::CodexHome,
+            class: None,
+            reason: reason.into(),
+            drift: false,
+            obstruction: None,
+            requires,
+            size_before: None,
+            size_after: None,
+            mode: None,
+            sensitive: false,
+            diff: None,
+        }
+    }
+}
+
 impl Plan {
     /// True when any step would change the disk.
     pub fn has_changes(&self) -> bool {
@@ -176,9 +206,12 @@ pub fn build(
     let mut observed_hash = Sha256::new();
     let mut dirs: HashSet<String> = HashSet::new();
     for file in desired.files.iter().filter(|f| f.root == Root::CodexHome) {
-        let parent = ensure_dirs(&file.path, codex_home, host, &mut steps, &mut dirs)?;
+        let parent = super::dirs::ensure_dirs(&file.path, codex_home, host, &mut steps, &mut dirs)?;
         let abs = codex_home.join(&file.path);
-        let actual = if parent.as_ref().is_some_and(|p| steps.contains_key(&dir_id(p))) {
+        let actual = if parent
+            .as_ref()
+            .is_some_and(|p| steps.contains_key(&super::dirs::dir_id(p)))
+        {
             Observed::Absent
         } else {
             host.observe(&abs)?
@@ -207,7 +240,7 @@ pub fn build(
         };
         let requires = parent
             .iter()
-            .map(|p| dir_id(p))
+            .map(|p| super::dirs::dir_id(p))
             .filter(|id| steps.contains_key(id))
             .collect();
         let step = file_step(
@@ -259,7 +292,7 @@ pub fn build(
         };
         steps.insert(id, step);
     }
-    add_empty_dir_removals(codex_home, host, &mut steps)?;
+    super::dirs::add_empty_dir_removals(codex_home, host, &mut steps)?;
     super::own_steps::add(desired, roots, mcp_install, host, &mut steps, &mut observed_hash)?;
     let edges: Vec<(String, String)> = steps
         .values()
@@ -367,136 +400,6 @@ fn desired_fingerprint(desired: &Desired, policy: OnDrift) -> String {
         h.update(format!("{}\0{}\0{:o}\n", f.path, f.sha256, f.mode));
     }
     format!("sha256:{}", hex::encode(h.finalize()))
-}
-
-fn dir_id(path: &str) -> String {
-    format!("dir:{path}")
-}
-
-/// Add `EnsureDir` steps for the missing ancestors of `rel`; returns its parent directory.
-fn ensure_dirs(
-    rel: &str,
-    codex_home: &Path,
-    host: &dyn Host,
-    steps: &mut BTreeMap<String, PlanStep>,
-    seen: &mut HashSet<String>,
-) -> Result<Option<String>, ReconcileError> {
-    let parts: Vec<&str> = rel.split('/').collect();
-    let mut parent: Option<String> = None;
-    for i in 1..parts.len() {
-        let dir = parts[..i].join("/");
-        if seen.insert(dir.clone()) {
-            let parent_new = parent.as_ref().is_some_and(|p| steps.contains_key(&dir_id(p)));
-            let observed = if parent_new {
-                Observed::Absent
-            } else {
-                host.observe(&codex_home.join(&dir))?
-            };
-            match observed {
-                Observed::Dir => {}
-                Observed::Absent => {
-                    let requires = parent
-                        .iter()
-                        .map(|p| dir_id(p))
-                        .filter(|id| steps.contains_key(id))
-                        .collect();
-                    let step = PlanStep {
-                        id: dir_id(&dir),
-                        kind: StepKind::EnsureDir,
-                        action: Action::Create,
-                        path: dir.clone(),
-                        root: Root::CodexHome,
-                        class: None,
-                        reason: "absent".into(),
-                        drift: false,
-                        obstruction: None,
-                        requires,
-                        size_before: None,
-                        size_after: None,
-                        mode: None,
-                        sensitive: false,
-                        diff: None,
-                    };
-                    steps.insert(step.id.clone(), step);
-                }
-                other => {
-                    return Err(ReconcileError::Obstructed {
-                        path: codex_home.join(&dir),
-                        kind: other.kind(),
-                    });
-                }
-            }
-        }
-        parent = Some(dir);
-    }
-    Ok(parent)
-}
-
-/// Directories whose every entry is being removed are removed too (deepest first), so a
-/// skill the master dropped leaves no empty folders behind. Nothing else is ever removed.
-fn add_empty_dir_removals(
-    codex_home: &Path,
-    host: &dyn Host,
-    steps: &mut BTreeMap<String, PlanStep>,
-) -> Result<(), ReconcileError> {
-    let mut gone: HashSet<String> = steps
-        .values()
-        .filter(|s| s.kind == StepKind::RemoveFile && s.action == Action::Delete)
-        .map(|s| s.path.clone())
-        .collect();
-    let mut candidates: Vec<String> = gone
-        .iter()
-        .filter_map(|p| p.rsplit_once('/').map(|(d, _)| d.to_string()))
-        .collect();
-    let mut checked = HashSet::new();
-    while let Some(dir) = candidates.pop() {
-        if !checked.insert(dir.clone())
-            || steps
-                .values()
-                .any(|s| s.path.starts_with(&format!("{dir}/")) && s.action != Action::Delete)
-        {
-            continue;
-        }
-        let entries = host.list_dir(&codex_home.join(&dir))?;
-        if entries.is_empty() || !entries.iter().all(|e| gone.contains(&format!("{dir}/{e}"))) {
-            continue;
-        }
-        let requires = entries
-            .iter()
-            .map(|e| format!("{dir}/{e}"))
-            .map(|p| {
-                if steps.contains_key(&format!("rmdir:{p}")) {
-                    format!("rmdir:{p}")
-                } else {
-                    format!("remove:{p}")
-                }
-            })
-            .collect();
-        let step = PlanStep {
-            id: format!("rmdir:{dir}"),
-            kind: StepKind::RemoveDir,
-            action: Action::Delete,
-            path: dir.clone(),
-            root: Root::CodexHome,
-            class: None,
-            reason: "left empty by the removals".into(),
-            drift: false,
-            obstruction: None,
-            requires,
-            size_before: None,
-            size_after: None,
-            mode: None,
-            sensitive: false,
-            diff: None,
-        };
-        steps.insert(step.id.clone(), step);
-        gone.insert(dir.clone());
-        if let Some((parent, _)) = dir.rsplit_once('/') {
-            checked.remove(parent);
-            candidates.push(parent.to_string());
-        }
-    }
-    Ok(())
 }
 
 /// `0o644`-style mode string.
