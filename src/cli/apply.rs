@@ -14,8 +14,8 @@ use super::{CmdResult, Failure};
 
 #[derive(Debug, Args)]
 pub(super) struct ApplyArgs {
-    /// Run the apply against a recording host: show the plan and every write it would make,
-    /// change nothing.
+    /// Run the apply against a recording host: show the plan and count the file-system
+    /// operations it would make; change nothing.
     #[arg(long)]
     dry_run: bool,
     /// Apply this saved plan (`codexport plan --output json > plan.json`) only if neither the

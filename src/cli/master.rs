@@ -113,7 +113,9 @@ pub(super) fn run(cmd: MasterCommand, roots: &Roots) -> CmdResult {
             );
             if let Some(old) = &report.old_key {
                 println!("old key kept as {}", old.display());
-                println!("followers now refuse this master: give each a new link (codexport master link --name NAME)");
+                println!(
+                    "followers now refuse this master: give each a new link (codexport master link --host <address> --name NAME)"
+                );
             }
             println!(
                 "settings: {} (bind {}:{})",

@@ -15,7 +15,7 @@ pub(super) struct PlanArgs {
     #[arg(long, value_enum, default_value_t)]
     output: OutputFormat,
     /// Exit 0 when there is nothing to do, 2 when there are changes; errors keep their own
-    /// codes (1, 4, 5, 6: see `codexport --help`).
+    /// codes (1, 3, 4, 5, 6: see `codexport --help`).
     #[arg(long)]
     detailed_exitcode: bool,
     /// Plan the staged revision without asking the master for a newer one.

@@ -77,6 +77,9 @@ pub enum FollowerError {
         /// What was wrong.
         reason: String,
     },
+    /// Another codexport holds the lock past the wait.
+    #[error("{0}")]
+    Locked(String),
     /// Nothing staged yet.
     #[error("no desired state is staged yet")]
     NothingStaged,
@@ -92,6 +95,7 @@ impl ExitStatus for FollowerError {
             | FollowerError::BadEnrollment { .. }
             | FollowerError::BadLink(_)
             | FollowerError::NothingStaged => Exit::Usage,
+            FollowerError::Locked(_) => Exit::Drift,
             FollowerError::Unreachable { .. } | FollowerError::Interrupted { .. } => Exit::Unreachable,
             FollowerError::FingerprintMismatch { .. }
             | FollowerError::TokenRefused { .. }
@@ -112,6 +116,7 @@ impl ExitStatus for FollowerError {
             }
             FollowerError::TokenRefused { .. } => "the token is wrong or was revoked: re-join with a new link from `codexport master link`".into(),
             FollowerError::NothingStaged => "run `codexport sync` first".into(),
+            FollowerError::Locked(_) => "wait for the other run to finish, then try again".into(),
             FollowerError::Interrupted { .. } => {
                 "nothing was applied; run the command again (is the master restarting or the network flaky?)".into()
             }

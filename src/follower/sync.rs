@@ -238,6 +238,6 @@ fn lock(roots: &Roots) -> Result<crate::reconcile::host::LockGuard, FollowerErro
         .lock(&roots.codexport_home.join("lock"), crate::reconcile::LOCK_WAIT)
         .map_err(|e| match e {
             LockError::Io(io) => FollowerError::Io(io),
-            held => FollowerError::Io(std::io::Error::other(held.to_string())),
+            held => FollowerError::Locked(held.to_string()),
         })
 }

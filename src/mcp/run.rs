@@ -101,7 +101,7 @@ pub fn resolve(name: &str, manifest: &Manifest, env: &InstallEnv, repair: bool) 
         expand_str(s, &manifest.variables).map_err(|e| RunError::Definition {
             server: name.to_string(),
             reason: format!("{key}: {e}"),
-            repair: "define the variable under [pathVariables] in $CODEXPORT_HOME/local.toml, then reconcile".into(),
+            repair: "remove the variable from the master's MCP definition (follower path variables are not supported yet), then reconcile".into(),
         })
     };
     let command = match def.get("command").and_then(|c| c.as_str()) {

@@ -158,7 +158,7 @@ impl ExitStatus for RenderError {
     fn hint(&self) -> Option<String> {
         match self {
             RenderError::Expand { .. } => {
-                Some("define the variable under [pathVariables] in $CODEXPORT_HOME/local.toml".into())
+                Some("the master's config uses a variable this follower has no value for (follower path variables are not supported yet): remove it on the master".into())
             }
             RenderError::MissingBlob { .. } => Some("run `codexport sync` to fetch it".into()),
             _ => None,
