@@ -212,10 +212,8 @@ fn spoofed_masters_are_refused() {
 
 #[test]
 fn a_compromised_master_can_publish_a_revision_that_deletes_everything() {
-    // Documents today's behaviour. The safety valve of DESIGN.md ("a revision that would
-    // delete most managed files ... is refused in hook mode") belongs to the reconcile
-    // rewrite; until it lands, a signed empty revision removes every file codexport manages
-    // (with backups) and nothing else.
+    // The safety valve refuses it (exit 3, nothing written); only an operator's explicit
+    // --allow-mass-delete applies it, with backups, and nothing outside the managed files.
     let h = Hostile::start();
     signed_files(&h, &[("prompts/p.md", b"prompt"), ("rules/r.rules", b"rule")]);
     let follower = Machine::new();
@@ -230,9 +228,10 @@ fn a_compromised_master_can_publish_a_revision_that_deletes_everything() {
     let before = outside(sentinel.snapshot());
 
     signed_files(&h, &[]);
-    let out = follower.run(&["reconcile"]);
-    eprintln!("empty revision: exit {}\n{}\n{}", out.code, out.stdout, out.stderr);
-    assert!(matches!(out.code, 0 | 3), "exit {}: {}", out.code, out.stderr);
+    let refused = follower.run(&["reconcile"]).expect_code(3);
+    assert!(refused.stderr.contains("refused: this revision deletes 2 of the 2 files"), "{}", refused.stderr);
+    assert!(follower.codex_home.join("prompts/p.md").is_file(), "nothing removed without the override");
+    let out = follower.run(&["reconcile", "--allow-mass-delete"]).expect_code(0);
     assert_eq!(
         outside(sentinel.snapshot()),
         before,
@@ -243,14 +242,10 @@ fn a_compromised_master_can_publish_a_revision_that_deletes_everything() {
         "the follower's own instructions",
         "a file codexport never wrote is kept"
     );
-    if out.code == 0 {
-        assert!(
-            !follower.codex_home.join("prompts/p.md").exists(),
-            "managed files are removed"
-        );
-        let backups = listing(&follower.codexport_home.join("backups"));
-        assert!(backups.iter().any(|p| p.ends_with("prompts/p.md")), "{backups:?}");
-    }
+    assert!(out.stdout.contains("to delete"), "{}", out.stdout);
+    assert!(!follower.codex_home.join("prompts/p.md").exists(), "managed files are removed");
+    let backups = listing(&follower.codexport_home.join("backups"));
+    assert!(backups.iter().any(|p| p.ends_with("prompts/p.md")), "{backups:?}");
 }
 
 #[test]
