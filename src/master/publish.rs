@@ -1,7 +1,8 @@
 //! Publish: scan CODEX_HOME, store blobs, build, sign and write the desired-state document.
 //!
-//! Writes `master/blobs/`, then `state.yaml` and `state.yaml.sig` (each atomically). Publishing
-//! the same tree again gives the same revision and leaves the document untouched.
+//! Writes `master/blobs/`, then `state.yaml` and `state.yaml.sig` (each atomically), then the
+//! stat cache ([`super::statcache`]). Publishing the same tree again gives the same revision and
+//! leaves the document untouched; it reads only the files whose size or stamp changed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,8 +16,9 @@ use crate::model::{BlobRef, DesiredState, FileEntry, FileMode, MasterInfo, McpSe
 use crate::paths::Roots;
 
 use super::identity::{Identity, IdentityError};
-use super::scan::{ScanError, ScanReport, scan};
+use super::scan::{ScanError, ScanReport, ScannedFile, scan};
 use super::settings::{MasterSettings, SettingsError};
+use super::statcache::{StatCache, hash_and_store};
 
 /// Document file name inside the master directory.
 pub const STATE_FILE: &str = "state.yaml";
@@ -123,42 +125,52 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
         mcp_servers: BTreeMap::new(),
         path_variables: Vec::new(),
     };
-    let mut bytes = 0u64;
+    let bytes = report.files.iter().map(|f| f.size).sum();
     let mut variables = BTreeSet::new();
-    for file in &report.files {
-        bytes += file.size;
-        match file.rel.as_str() {
-            CONFIG_TOML => {
-                let text = read_text(&file.abs)?;
-                let mut doc = parse_config(&file.abs, &text)?;
-                portable_toml(&mut doc, &master_paths);
-                variables.extend(variables_in_toml(&doc));
-                let portable = doc.to_string();
-                spec.mcp_servers = mcp_servers(&file.abs, &portable)?;
-                let env = crate::mcp::infer::InferEnv::from_process(master_paths.clone());
-                crate::mcp::attach_artifacts(&mut spec.mcp_servers, &env, &blobs)?;
-                spec.config = Some(put(&blobs, portable.as_bytes())?);
-            }
-            HOOKS_JSON => {
-                let text = read_text(&file.abs)?;
-                let mut value = parse_hooks(&file.abs, &text)?;
-                portable_json(&mut value, &master_paths);
-                let pretty =
-                    serde_json::to_string_pretty(&value).map_err(|e| PublishError::Serialize(e.to_string()))? + "\n";
-                spec.hooks = Some(put(&blobs, pretty.as_bytes())?);
-            }
-            _ => {
-                let (sha256, size) = blobs.put_file(&file.abs)?;
-                spec.files.push(FileEntry {
-                    path: file.rel.clone(),
-                    sha256,
-                    size,
-                    mode: FileMode(file.mode),
-                    class: file.class,
-                });
-            }
+    // Plain files: hashed (or found in the stat cache) and stored in parallel.
+    let plain: Vec<&ScannedFile> = report
+        .files
+        .iter()
+        .filter(|f| f.rel != CONFIG_TOML && f.rel != HOOKS_JSON)
+        .collect();
+    let cache = StatCache::load(&dir);
+    let started = std::time::SystemTime::now();
+    let stored = hash_and_store(&plain, &blobs, &cache)?;
+    for (file, s) in plain.iter().zip(&stored) {
+        spec.files.push(FileEntry {
+            path: file.rel.clone(),
+            sha256: s.sha256.clone(),
+            size: s.size,
+            mode: FileMode(file.mode),
+            class: file.class,
+        });
+    }
+    for file in report
+        .files
+        .iter()
+        .filter(|f| f.rel == CONFIG_TOML || f.rel == HOOKS_JSON)
+    {
+        if file.rel == CONFIG_TOML {
+            let text = read_text(&file.abs)?;
+            let mut doc = parse_config(&file.abs, &text)?;
+            portable_toml(&mut doc, &master_paths);
+            variables.extend(variables_in_toml(&doc));
+            let portable = doc.to_string();
+            spec.mcp_servers = mcp_servers(&file.abs, &portable)?;
+            let env = crate::mcp::infer::InferEnv::from_process(master_paths.clone());
+            crate::mcp::attach_artifacts(&mut spec.mcp_servers, &env, &blobs)?;
+            spec.config = Some(put(&blobs, portable.as_bytes())?);
+        } else {
+            let text = read_text(&file.abs)?;
+            let mut value = parse_hooks(&file.abs, &text)?;
+            portable_json(&mut value, &master_paths);
+            let pretty =
+                serde_json::to_string_pretty(&value).map_err(|e| PublishError::Serialize(e.to_string()))? + "\n";
+            spec.hooks = Some(put(&blobs, pretty.as_bytes())?);
         }
     }
+    // Best effort: a cache that could not be written only means hashing again next time.
+    let _ = StatCache::from_stored(plain.iter().copied().zip(&stored), started).save(&dir);
     variables.remove("home");
     variables.remove("codexHome");
     spec.path_variables = variables.into_iter().collect();
