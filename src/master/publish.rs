@@ -170,7 +170,10 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
         }
     }
     // Best effort: a cache that could not be written only means hashing again next time.
-    let _ = StatCache::from_stored(plain.iter().copied().zip(&stored), started).save(&dir);
+    // Rewritten only when some file was read (a fully cached publish would write it unchanged).
+    if stored.iter().any(|s| !s.cached) || cache.len() != plain.len() {
+        let _ = StatCache::from_stored(plain.iter().copied().zip(&stored), started).save(&dir);
+    }
     variables.remove("home");
     variables.remove("codexHome");
     spec.path_variables = variables.into_iter().collect();
@@ -223,7 +226,31 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
 /// The revision in `dir/state.yaml`, if one was published and still parses.
 pub fn current_revision(dir: &Path) -> Option<String> {
     let bytes = fs_err::read(dir.join(STATE_FILE)).ok()?;
-    let doc: DesiredState = serde_yaml::from_slice(&bytes).ok()?;
+    revision_of(&bytes)
+}
+
+/// The revision of published document bytes without parsing `spec` (thousands of entries):
+/// only the part before the top-level `spec:` key, which publish writes last. Falls back to a
+/// full parse when the bytes are not laid out that way.
+fn revision_of(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        metadata: HeadMetadata,
+    }
+    #[derive(serde::Deserialize)]
+    struct HeadMetadata {
+        revision: String,
+    }
+    let head = bytes
+        .windows(7)
+        .position(|w| w == b"\nspec:\n" || w == b"\nspec: ")
+        .map(|end| &bytes[..end + 1]);
+    if let Some(head) = head
+        && let Ok(h) = serde_yaml::from_slice::<Head>(head)
+    {
+        return Some(h.metadata.revision);
+    }
+    let doc: DesiredState = serde_yaml::from_slice(bytes).ok()?;
     Some(doc.metadata.revision)
 }
 
@@ -233,8 +260,7 @@ fn signed_revision(dir: &Path, identity: &Identity) -> Option<String> {
     let bytes = fs_err::read(dir.join(STATE_FILE)).ok()?;
     let signature = fs_err::read_to_string(dir.join(SIGNATURE_FILE)).ok()?;
     super::identity::verify(&identity.public_key_hex(), &bytes, signature.trim()).ok()?;
-    let doc: DesiredState = serde_yaml::from_slice(&bytes).ok()?;
-    Some(doc.metadata.revision)
+    revision_of(&bytes)
 }
 
 fn put(blobs: &BlobStore, bytes: &[u8]) -> Result<BlobRef, PublishError> {
@@ -282,4 +308,26 @@ fn mcp_servers(path: &Path, portable: &str) -> Result<BTreeMap<String, McpServer
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revision_of_reads_the_head_and_falls_back_to_a_full_parse() {
+        let text = include_str!("../../examples/desired-state/master-basic.yaml");
+        let doc: DesiredState = serde_yaml::from_str(text).unwrap();
+        assert_eq!(revision_of(text.as_bytes()), Some(doc.metadata.revision.clone()));
+        // spec first: no head before it, so the whole document is parsed.
+        let mut reordered = serde_yaml::Mapping::new();
+        let value: serde_yaml::Mapping = serde_yaml::from_str(text).unwrap();
+        for key in ["spec", "apiVersion", "kind", "metadata"] {
+            reordered.insert(key.into(), value[key].clone());
+        }
+        let bytes = serde_yaml::to_string(&reordered).unwrap();
+        assert!(bytes.starts_with("spec:"));
+        assert_eq!(revision_of(bytes.as_bytes()), Some(doc.metadata.revision));
+        assert_eq!(revision_of(b"not: [yaml"), None);
+    }
 }
