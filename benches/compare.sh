@@ -2,7 +2,7 @@
 # Whole-process benchmarks of the codexport binary against the floors (benches/README.md).
 #
 #   bash benches/compare.sh                       # 2k and 10k files, 5 runs each
-#   SIZES=2000 RUNS=3 bash benches/compare.sh     # quicker
+#   SIZES=2000 RUNS=3 JOIN_RUNS=1 bash benches/compare.sh     # quicker
 #   CODEXPORT_BIN=/path/to/codexport bash benches/compare.sh   # another build (before/after)
 #
 # Needs hyperfine (Debian: apt-get install hyperfine), python3 and GNU time (/usr/bin/time).
@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 SIZES=${SIZES:-"2000 10000"}
 RUNS=${RUNS:-5}
+JOIN_RUNS=${JOIN_RUNS:-2} # first joins with --apply take minutes at 10k files (the apply fsyncs every file)
 SEED=${SEED:-1}
 if [ -z "${CODEXPORT_BIN:-}" ]; then
   cargo build --release -q
@@ -39,7 +40,7 @@ on() { echo "env HOME=$1 CODEX_HOME=$1/.codex CODEXPORT_HOME=$1/.codexport NO_CO
 bench() { # bench NAME hyperfine-args...
   local name=$1
   shift
-  hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$RESULTS/$name.json" "$@" >"$RESULTS/$name.log" 2>&1 ||
+  hyperfine --style basic --warmup "${WARMUP:-1}" --runs "${BENCH_RUNS:-$RUNS}" --export-json "$RESULTS/$name.json" "$@" >"$RESULTS/$name.log" 2>&1 ||
     { cat "$RESULTS/$name.log" >&2; exit 1; }
 }
 
@@ -85,7 +86,7 @@ for N in $SIZES; do
 
   FB="$(on "$F")"
   FRESH="rm -rf $F && mkdir -p $F/.codex"
-  bench "join-$N" --prepare "$FRESH" -n "follower join" "$FB follower join '$LINK'" \
+  WARMUP=0 BENCH_RUNS=$JOIN_RUNS bench "join-$N" --prepare "$FRESH" -n "follower join" "$FB follower join '$LINK'" \
     --prepare "$FRESH" -n "follower join --apply" "$FB follower join '$LINK' --apply" \
     --prepare "rm -rf $WORK/cp" -n "cp -a (same tree)" "cp -a $M/.codex $WORK/cp"
   rss_join=$(sh -c "$FRESH" && peak_rss_mb $FB follower join "$LINK" --apply)
@@ -113,19 +114,21 @@ for N in $SIZES; do
 done
 
 echo
-echo "machine: $(nproc) cores, $(uname -sr); codexport: $BIN; runs: $RUNS (after 1 warmup)"
+echo "machine: $(nproc) cores, $(uname -sr); codexport: $BIN; runs: $RUNS after 1 warmup ($JOIN_RUNS, no warmup, for joins)"
 python3 - "$RESULTS" <<'PY'
 import json, os, sys
 d = sys.argv[1]
-print(f"| scenario | command | median ms | min ms | max ms | x first row |")
-print("|---|---|---:|---:|---:|---:|")
-for name in sorted(os.listdir(d), key=lambda n: (int(n.rsplit("-", 1)[-1].split(".")[0]) if n.endswith(".json") else 0, n)):
-    if not name.endswith(".json"):
-        continue
-    rows = json.load(open(os.path.join(d, name)))["results"]
+order = ["publish-cold", "republish", "join", "noop", "sync1"]
+names = [n[:-5] for n in os.listdir(d) if n.endswith(".json")]
+names.sort(key=lambda n: (int(n.rsplit("-", 1)[1]), order.index(n.rsplit("-", 1)[0])))
+print("| scenario | command | median ms | min ms | max ms | runs | / first row |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for name in names:
+    rows = json.load(open(os.path.join(d, name + ".json")))["results"]
     base = rows[0]["median"]
     for r in rows:
-        print(f"| {name[:-5]} | {r['command']} | {r['median']*1000:.1f} | {r['min']*1000:.1f} | {r['max']*1000:.1f} | {r['median']/base:.2f} |")
+        ratio = f"{r['median'] / base:.2f}" if base > 0.0005 else "-"
+        print(f"| {name} | {r['command']} | {r['median']*1000:.1f} | {r['min']*1000:.1f} | {r['max']*1000:.1f} | {len(r['times'])} | {ratio} |")
 PY
 echo
 echo "wire (requests, bytes up/down, connections):"
