@@ -49,7 +49,7 @@ peak_rss_mb() { # peak_rss_mb CMD... -> MiB
   echo $(($(tail -1 "$WORK/rss") / 1024))
 }
 
-wire() { cat "$WORK/proxy.stats"; }
+wire() { sleep 0.3 && cat "$WORK/proxy.stats"; } # the proxy writes its counts just after relaying
 reset_wire() { echo reset >"$WORK/proxy.stats"; }
 
 for N in $SIZES; do
@@ -91,7 +91,8 @@ for N in $SIZES; do
     --prepare "rm -rf $WORK/cp" -n "cp -a (same tree)" "cp -a $M/.codex $WORK/cp"
   rss_join=$(sh -c "$FRESH" && peak_rss_mb $FB follower join "$LINK" --apply)
 
-  bench "noop-$N" -n "true (process floor)" "true" -n "status (meta round trip)" "$FB status" \
+  # -N: no shell in between, so `true` is the real process floor.
+  bench "noop-$N" -N -n "true (process floor)" "true" -n "status (meta round trip)" "$FB status" \
     -n "sync (unchanged: meta only)" "$FB sync" -n "plan --offline" "$FB plan --offline" \
     -n "reconcile (unchanged)" "$FB reconcile"
 

@@ -8,6 +8,7 @@ requests = HTTP request lines (GET/POST/HEAD ... HTTP/1.1) sent by clients,
 up/down = bytes client->master / master->client (headers included). Reset by truncating
 the file (or `echo reset > STATS_FILE`).
 """
+import os
 import re
 import socket
 import sys
@@ -19,8 +20,10 @@ stats = {"requests": 0, "up": 0, "down": 0, "conns": 0}
 
 
 def dump(path):
-    with open(path, "w") as f:
+    # Write-then-rename: a reader never sees a truncated file.
+    with open(path + ".tmp", "w") as f:
         f.write("requests={requests} up={up} down={down} conns={conns}\n".format(**stats))
+    os.replace(path + ".tmp", path)
 
 
 def maybe_reset(path):
