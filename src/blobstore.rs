@@ -90,6 +90,63 @@ impl BlobStore {
     }
 }
 
+/// Threads that commit blobs in [`BlobStore::with_committer`]. More than the cores: a commit
+/// is an fsync, which waits on the device; concurrent fsyncs share journal commits.
+pub const COMMIT_THREADS: usize = 16;
+
+/// Hands verified temp files to the commit threads of [`BlobStore::with_committer`].
+pub struct Committer {
+    tx: std::sync::mpsc::SyncSender<(tempfile::NamedTempFile, String)>,
+}
+
+impl Committer {
+    /// Queue `tmp` (fully written, content verified to hash to `sha256`) for
+    /// [`BlobStore::commit_temp`]; blocks while the queue is full.
+    pub fn submit(&self, tmp: tempfile::NamedTempFile, sha256: String) -> std::io::Result<()> {
+        self.tx
+            .send((tmp, sha256))
+            .map_err(|_| std::io::Error::other("the blob commit threads stopped"))
+    }
+}
+
+impl BlobStore {
+    /// Run `produce` while `threads` threads commit (fsync, rename) what it submits, so the
+    /// fsyncs of many small blobs overlap instead of queueing behind one another. Returns when
+    /// every submitted blob is committed: `produce`'s error first, else the first commit error.
+    /// At most `4 * threads` temp files wait in the queue (bounded memory and descriptors).
+    pub fn with_committer<R, E: From<std::io::Error>>(
+        &self,
+        threads: usize,
+        produce: impl FnOnce(&Committer) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let threads = threads.max(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(tempfile::NamedTempFile, String)>(threads * 4);
+        let rx = std::sync::Mutex::new(rx);
+        let failed: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
+        let out = std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok((tmp, sha256)) = job else { break };
+                        if let Err(e) = self.commit_temp(tmp, &sha256) {
+                            failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                        }
+                    }
+                });
+            }
+            let committer = Committer { tx };
+            let out = produce(&committer);
+            drop(committer);
+            out
+        })?;
+        match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e.into()),
+            None => Ok(out),
+        }
+    }
+}
+
 impl BlobStore {
     /// Create the root (or `root/<sub>`) with mode 0700 when missing: blobs include secret
     /// files, so the store is private like every codexport state directory.
@@ -142,5 +199,31 @@ mod tests {
         assert_eq!(h, store.put_bytes(b"abc").unwrap());
         assert_eq!(fs_err::read(store.path_of(&h)).unwrap(), b"abc");
         assert!(!store.contains("../../etc/passwd"));
+    }
+
+    #[test]
+    fn the_committer_stores_everything_submitted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path().join("blobs"));
+        let hashes = store
+            .with_committer(4, |c| -> std::io::Result<Vec<String>> {
+                let mut hashes = Vec::new();
+                for i in 0..50 {
+                    let body = format!("blob {i}");
+                    let mut tmp = store.temp_file()?;
+                    tmp.write_all(body.as_bytes())?;
+                    let hash = crate::fs::sha256_hex(body.as_bytes());
+                    c.submit(tmp, hash.clone())?;
+                    hashes.push(hash);
+                }
+                Ok(hashes)
+            })
+            .unwrap();
+        assert!(hashes.iter().all(|h| store.contains(h)));
+        let leftovers = fs_err::read_dir(store.root()).unwrap().filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with(".incoming-")
+        });
+        assert_eq!(leftovers.count(), 0);
     }
 }

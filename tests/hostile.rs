@@ -229,8 +229,17 @@ fn a_compromised_master_can_publish_a_revision_that_deletes_everything() {
 
     signed_files(&h, &[]);
     let refused = follower.run(&["reconcile"]).expect_code(3);
-    assert!(refused.stderr.contains("refused: this revision deletes 2 of the 2 files"), "{}", refused.stderr);
-    assert!(follower.codex_home.join("prompts/p.md").is_file(), "nothing removed without the override");
+    assert!(
+        refused
+            .stderr
+            .contains("refused: this revision deletes 2 of the 2 files"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        follower.codex_home.join("prompts/p.md").is_file(),
+        "nothing removed without the override"
+    );
     let out = follower.run(&["reconcile", "--allow-mass-delete"]).expect_code(0);
     assert_eq!(
         outside(sentinel.snapshot()),
@@ -243,7 +252,10 @@ fn a_compromised_master_can_publish_a_revision_that_deletes_everything() {
         "a file codexport never wrote is kept"
     );
     assert!(out.stdout.contains("to delete"), "{}", out.stdout);
-    assert!(!follower.codex_home.join("prompts/p.md").exists(), "managed files are removed");
+    assert!(
+        !follower.codex_home.join("prompts/p.md").exists(),
+        "managed files are removed"
+    );
     let backups = listing(&follower.codexport_home.join("backups"));
     assert!(backups.iter().any(|p| p.ends_with("prompts/p.md")), "{backups:?}");
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 
-use crate::blobstore::BlobStore;
+use crate::blobstore::{BlobStore, COMMIT_THREADS};
 use crate::model::document::MAX_DOCUMENT_BYTES;
 use crate::model::wire::{
     APPLIED_REVISION_HEADER, FOLLOWER_HEADER, FrameError, Meta, SIGNATURE_HEADER, copy_frame_body, read_frame_header,
@@ -203,34 +203,38 @@ impl MasterClient {
             url: self.base.clone(),
             reason,
         };
-        let mut received = 0u64;
         let mut left: HashMap<&str, u64> = wanted.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        while let Some((hash, len)) = read_frame_header(&mut resp).map_err(|e| frame_error(e, &self.base))? {
-            match left.remove(hash.as_str()) {
-                Some(size) if size == len => {}
-                Some(size) => {
-                    return Err(untrusted(format!(
-                        "blob {hash} is {len} bytes, the document says {size}"
-                    )));
+        // Frames are read and verified here, one at a time; their fsync + rename overlap on
+        // the commit threads.
+        store.with_committer(COMMIT_THREADS, |committer| -> Result<u64, FollowerError> {
+            let mut received = 0u64;
+            while let Some((hash, len)) = read_frame_header(&mut resp).map_err(|e| frame_error(e, &self.base))? {
+                match left.remove(hash.as_str()) {
+                    Some(size) if size == len => {}
+                    Some(size) => {
+                        return Err(untrusted(format!(
+                            "blob {hash} is {len} bytes, the document says {size}"
+                        )));
+                    }
+                    None => {
+                        return Err(untrusted(format!(
+                            "the master sent blob {hash}, which was not asked for"
+                        )));
+                    }
                 }
-                None => {
-                    return Err(untrusted(format!(
-                        "the master sent blob {hash}, which was not asked for"
-                    )));
-                }
+                let mut tmp = store.temp_file().map_err(FollowerError::Io)?;
+                copy_frame_body(&mut resp, &hash, len, tmp.as_file_mut()).map_err(|e| frame_error(e, &self.base))?;
+                committer.submit(tmp, hash)?;
+                received += len;
             }
-            let mut tmp = store.temp_file().map_err(FollowerError::Io)?;
-            copy_frame_body(&mut resp, &hash, len, tmp.as_file_mut()).map_err(|e| frame_error(e, &self.base))?;
-            store.commit_temp(tmp, &hash)?;
-            received += len;
-        }
-        if let Some(missing) = left.keys().next() {
-            return Err(FollowerError::Interrupted {
-                url: self.base.clone(),
-                reason: format!("the blob stream ended without {missing}"),
-            });
-        }
-        Ok(received)
+            if let Some(missing) = left.keys().next() {
+                return Err(FollowerError::Interrupted {
+                    url: self.base.clone(),
+                    reason: format!("the blob stream ended without {missing}"),
+                });
+            }
+            Ok(received)
+        })
     }
 }
 

@@ -10,4 +10,5 @@ mod routes;
 pub mod scan;
 pub mod serve;
 pub mod settings;
+pub mod statcache;
 pub mod tokens;

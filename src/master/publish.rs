@@ -1,7 +1,8 @@
 //! Publish: scan CODEX_HOME, store blobs, build, sign and write the desired-state document.
 //!
-//! Writes `master/blobs/`, then `state.yaml` and `state.yaml.sig` (each atomically). Publishing
-//! the same tree again gives the same revision and leaves the document untouched.
+//! Writes `master/blobs/`, then `state.yaml` and `state.yaml.sig` (each atomically), then the
+//! stat cache ([`super::statcache`]). Publishing the same tree again gives the same revision and
+//! leaves the document untouched; it reads only the files whose size or stamp changed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,8 +16,9 @@ use crate::model::{BlobRef, DesiredState, FileEntry, FileMode, MasterInfo, McpSe
 use crate::paths::Roots;
 
 use super::identity::{Identity, IdentityError};
-use super::scan::{ScanError, ScanReport, scan};
+use super::scan::{ScanError, ScanReport, ScannedFile, scan};
 use super::settings::{MasterSettings, SettingsError};
+use super::statcache::{StatCache, hash_and_store};
 
 /// Document file name inside the master directory.
 pub const STATE_FILE: &str = "state.yaml";
@@ -123,41 +125,54 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
         mcp_servers: BTreeMap::new(),
         path_variables: Vec::new(),
     };
-    let mut bytes = 0u64;
+    let bytes = report.files.iter().map(|f| f.size).sum();
     let mut variables = BTreeSet::new();
-    for file in &report.files {
-        bytes += file.size;
-        match file.rel.as_str() {
-            CONFIG_TOML => {
-                let text = read_text(&file.abs)?;
-                let mut doc = parse_config(&file.abs, &text)?;
-                portable_toml(&mut doc, &master_paths);
-                variables.extend(variables_in_toml(&doc));
-                let portable = doc.to_string();
-                spec.mcp_servers = mcp_servers(&file.abs, &portable)?;
-                let env = crate::mcp::infer::InferEnv::from_process(master_paths.clone());
-                crate::mcp::attach_artifacts(&mut spec.mcp_servers, &env, &blobs)?;
-                spec.config = Some(put(&blobs, portable.as_bytes())?);
-            }
-            HOOKS_JSON => {
-                let text = read_text(&file.abs)?;
-                let mut value = parse_hooks(&file.abs, &text)?;
-                portable_json(&mut value, &master_paths);
-                let pretty =
-                    serde_json::to_string_pretty(&value).map_err(|e| PublishError::Serialize(e.to_string()))? + "\n";
-                spec.hooks = Some(put(&blobs, pretty.as_bytes())?);
-            }
-            _ => {
-                let (sha256, size) = blobs.put_file(&file.abs)?;
-                spec.files.push(FileEntry {
-                    path: file.rel.clone(),
-                    sha256,
-                    size,
-                    mode: FileMode(file.mode),
-                    class: file.class,
-                });
-            }
+    // Plain files: hashed (or found in the stat cache) and stored in parallel.
+    let plain: Vec<&ScannedFile> = report
+        .files
+        .iter()
+        .filter(|f| f.rel != CONFIG_TOML && f.rel != HOOKS_JSON)
+        .collect();
+    let cache = StatCache::load(&dir);
+    let started = std::time::SystemTime::now();
+    let stored = hash_and_store(&plain, &blobs, &cache)?;
+    for (file, s) in plain.iter().zip(&stored) {
+        spec.files.push(FileEntry {
+            path: file.rel.clone(),
+            sha256: s.sha256.clone(),
+            size: s.size,
+            mode: FileMode(file.mode),
+            class: file.class,
+        });
+    }
+    for file in report
+        .files
+        .iter()
+        .filter(|f| f.rel == CONFIG_TOML || f.rel == HOOKS_JSON)
+    {
+        if file.rel == CONFIG_TOML {
+            let text = read_text(&file.abs)?;
+            let mut doc = parse_config(&file.abs, &text)?;
+            portable_toml(&mut doc, &master_paths);
+            variables.extend(variables_in_toml(&doc));
+            let portable = doc.to_string();
+            spec.mcp_servers = mcp_servers(&file.abs, &portable)?;
+            let env = crate::mcp::infer::InferEnv::from_process(master_paths.clone());
+            crate::mcp::attach_artifacts(&mut spec.mcp_servers, &env, &blobs)?;
+            spec.config = Some(put(&blobs, portable.as_bytes())?);
+        } else {
+            let text = read_text(&file.abs)?;
+            let mut value = parse_hooks(&file.abs, &text)?;
+            portable_json(&mut value, &master_paths);
+            let pretty =
+                serde_json::to_string_pretty(&value).map_err(|e| PublishError::Serialize(e.to_string()))? + "\n";
+            spec.hooks = Some(put(&blobs, pretty.as_bytes())?);
         }
+    }
+    // Best effort: a cache that could not be written only means hashing again next time.
+    // Rewritten only when some file was read (a fully cached publish would write it unchanged).
+    if stored.iter().any(|s| !s.cached) || cache.len() != plain.len() {
+        let _ = StatCache::from_stored(plain.iter().copied().zip(&stored), started).save(&dir);
     }
     variables.remove("home");
     variables.remove("codexHome");
@@ -211,7 +226,31 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
 /// The revision in `dir/state.yaml`, if one was published and still parses.
 pub fn current_revision(dir: &Path) -> Option<String> {
     let bytes = fs_err::read(dir.join(STATE_FILE)).ok()?;
-    let doc: DesiredState = serde_yaml::from_slice(&bytes).ok()?;
+    revision_of(&bytes)
+}
+
+/// The revision of published document bytes without parsing `spec` (thousands of entries):
+/// only the part before the top-level `spec:` key, which publish writes last. Falls back to a
+/// full parse when the bytes are not laid out that way.
+fn revision_of(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        metadata: HeadMetadata,
+    }
+    #[derive(serde::Deserialize)]
+    struct HeadMetadata {
+        revision: String,
+    }
+    let head = bytes
+        .windows(7)
+        .position(|w| w == b"\nspec:\n" || w == b"\nspec: ")
+        .map(|end| &bytes[..end + 1]);
+    if let Some(head) = head
+        && let Ok(h) = serde_yaml::from_slice::<Head>(head)
+    {
+        return Some(h.metadata.revision);
+    }
+    let doc: DesiredState = serde_yaml::from_slice(bytes).ok()?;
     Some(doc.metadata.revision)
 }
 
@@ -221,8 +260,7 @@ fn signed_revision(dir: &Path, identity: &Identity) -> Option<String> {
     let bytes = fs_err::read(dir.join(STATE_FILE)).ok()?;
     let signature = fs_err::read_to_string(dir.join(SIGNATURE_FILE)).ok()?;
     super::identity::verify(&identity.public_key_hex(), &bytes, signature.trim()).ok()?;
-    let doc: DesiredState = serde_yaml::from_slice(&bytes).ok()?;
-    Some(doc.metadata.revision)
+    revision_of(&bytes)
 }
 
 fn put(blobs: &BlobStore, bytes: &[u8]) -> Result<BlobRef, PublishError> {
@@ -270,4 +308,26 @@ fn mcp_servers(path: &Path, portable: &str) -> Result<BTreeMap<String, McpServer
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revision_of_reads_the_head_and_falls_back_to_a_full_parse() {
+        let text = include_str!("../../examples/desired-state/master-basic.yaml");
+        let doc: DesiredState = serde_yaml::from_str(text).unwrap();
+        assert_eq!(revision_of(text.as_bytes()), Some(doc.metadata.revision.clone()));
+        // spec first: no head before it, so the whole document is parsed.
+        let mut reordered = serde_yaml::Mapping::new();
+        let value: serde_yaml::Mapping = serde_yaml::from_str(text).unwrap();
+        for key in ["spec", "apiVersion", "kind", "metadata"] {
+            reordered.insert(key.into(), value[key].clone());
+        }
+        let bytes = serde_yaml::to_string(&reordered).unwrap();
+        assert!(bytes.starts_with("spec:"));
+        assert_eq!(revision_of(bytes.as_bytes()), Some(doc.metadata.revision));
+        assert_eq!(revision_of(b"not: [yaml"), None);
+    }
 }

@@ -26,6 +26,49 @@ pub struct ScannedFile {
     pub mode: u32,
     /// Class by location.
     pub class: FileClass,
+    /// mtime, ctime and inode at scan time (the stat cache key, with `size`).
+    pub stamp: FileStamp,
+}
+
+/// What identifies a version of a file without reading it: mtime and ctime in nanoseconds
+/// since the Unix epoch, and the inode (0 where the platform has none). ctime catches a
+/// rewrite that restored the old mtime; the inode catches a file replaced by a rename.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileStamp {
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: i128,
+    /// Status change time, ns since the epoch (mtime where the platform has none).
+    pub ctime_ns: i128,
+    /// Inode number.
+    pub ino: u64,
+}
+
+impl FileStamp {
+    /// The stamp of already-read metadata.
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            FileStamp {
+                mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+                ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+                ino: meta.ino(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let mtime_ns = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as i128);
+            FileStamp {
+                mtime_ns,
+                ctime_ns: mtime_ns,
+                ino: 0,
+            }
+        }
+    }
 }
 
 /// What a scan found.
@@ -213,6 +256,7 @@ fn visit(
         class,
         size: meta.len(),
         mode: crate::fs::mode_of(&meta),
+        stamp: FileStamp::of(&meta),
         abs: abs.to_path_buf(),
         rel,
     });

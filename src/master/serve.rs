@@ -79,7 +79,7 @@ pub(super) struct Served {
 pub(super) struct Ctx {
     dir: PathBuf,
     pub(super) store: BlobStore,
-    served: Mutex<Option<(SystemTime, Arc<Served>)>>,
+    served: Mutex<Option<(FileStamp, Arc<Served>)>>,
     tokens: Mutex<Option<(FileStamp, Arc<TokenFile>)>>,
     seen: SeenTracker,
 }
@@ -89,32 +89,32 @@ pub(super) struct Ctx {
 type FileStamp = (SystemTime, u64, u64);
 
 fn stamp(path: &Path) -> FileStamp {
-    match fs_err::metadata(path) {
-        Ok(m) => {
-            #[cfg(unix)]
-            let ino = std::os::unix::fs::MetadataExt::ino(&m);
-            #[cfg(not(unix))]
-            let ino = 0;
-            (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len(), ino)
-        }
-        Err(_) => (SystemTime::UNIX_EPOCH, 0, 0),
-    }
+    try_stamp(path).unwrap_or((SystemTime::UNIX_EPOCH, 0, 0))
+}
+
+fn try_stamp(path: &Path) -> std::io::Result<FileStamp> {
+    let m = fs_err::metadata(path)?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Ok((m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len(), ino))
 }
 
 impl Ctx {
-    /// The current state, re-read when the signature file changed since last time.
+    /// The current state, re-read only when the signature file changed since last time (one
+    /// stat per request otherwise; the stamp includes the inode, so two publishes within one
+    /// mtime tick are still seen).
     pub(super) fn served(&self) -> Result<Arc<Served>, ServeError> {
-        let mtime = fs_err::metadata(self.dir.join(SIGNATURE_FILE))
-            .and_then(|m| m.modified())
-            .map_err(|e| self.no_state(e))?;
+        let now = try_stamp(&self.dir.join(SIGNATURE_FILE)).map_err(|e| self.no_state(e))?;
         let mut guard = self.served.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((seen, served)) = guard.as_ref()
-            && *seen == mtime
+            && *seen == now
         {
             return Ok(served.clone());
         }
         let fresh = Arc::new(load_served(&self.dir)?);
-        *guard = Some((mtime, fresh.clone()));
+        *guard = Some((now, fresh.clone()));
         Ok(fresh)
     }
 

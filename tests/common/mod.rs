@@ -2,6 +2,7 @@
 //! and the real master server started as a child process on 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod counting;
 pub mod hostile;
 pub mod mcp;
 pub mod proxy;
