@@ -13,7 +13,8 @@ use reqwest::blocking::{Client, Response};
 use crate::blobstore::BlobStore;
 use crate::model::document::MAX_DOCUMENT_BYTES;
 use crate::model::wire::{
-    APPLIED_REVISION_HEADER, FOLLOWER_HEADER, FrameError, Meta, SIGNATURE_HEADER, copy_frame_body, read_frame_header,
+    APPLIED_REVISION_HEADER, BlobSink, FOLLOWER_HEADER, FrameError, Meta, SIGNATURE_HEADER, StreamError,
+    read_blob_stream,
 };
 
 use super::FollowerError;
@@ -199,38 +200,36 @@ impl MasterClient {
             .header("content-type", "application/json")
             .body(body);
         let mut resp = self.send(req, "/v1/blobs")?;
-        let untrusted = |reason: String| FollowerError::Untrusted {
-            url: self.base.clone(),
-            reason,
-        };
-        let mut received = 0u64;
-        let mut left: HashMap<&str, u64> = wanted.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        while let Some((hash, len)) = read_frame_header(&mut resp).map_err(|e| frame_error(e, &self.base))? {
-            match left.remove(hash.as_str()) {
-                Some(size) if size == len => {}
-                Some(size) => {
-                    return Err(untrusted(format!(
-                        "blob {hash} is {len} bytes, the document says {size}"
-                    )));
-                }
-                None => {
-                    return Err(untrusted(format!(
-                        "the master sent blob {hash}, which was not asked for"
-                    )));
-                }
-            }
-            let mut tmp = store.temp_file().map_err(FollowerError::Io)?;
-            copy_frame_body(&mut resp, &hash, len, tmp.as_file_mut()).map_err(|e| frame_error(e, &self.base))?;
-            store.commit_temp(tmp, &hash)?;
-            received += len;
-        }
-        if let Some(missing) = left.keys().next() {
-            return Err(FollowerError::Interrupted {
-                url: self.base.clone(),
-                reason: format!("the blob stream ended without {missing}"),
-            });
-        }
-        Ok(received)
+        let mut sink = StoreSink(store);
+        read_blob_stream(&mut resp, wanted, &mut sink).map_err(|e| stream_error(e, &self.base))
+    }
+}
+
+/// Verified blobs go to the follower's store through a temp file in it.
+struct StoreSink<'a>(&'a BlobStore);
+
+impl BlobSink for StoreSink<'_> {
+    type Part = tempfile::NamedTempFile;
+    fn begin(&mut self) -> std::io::Result<Self::Part> {
+        self.0.temp_file()
+    }
+    fn commit(&mut self, part: Self::Part, sha256_hex: &str) -> std::io::Result<()> {
+        self.0.commit_temp(part, sha256_hex)
+    }
+}
+
+fn stream_error(e: StreamError, base: &str) -> FollowerError {
+    match e {
+        StreamError::Frame(f) => frame_error(f, base),
+        StreamError::SizeMismatch { .. } | StreamError::Unasked(_) => FollowerError::Untrusted {
+            url: base.into(),
+            reason: e.to_string(),
+        },
+        StreamError::Missing(_) => FollowerError::Interrupted {
+            url: base.into(),
+            reason: e.to_string(),
+        },
+        StreamError::Sink(io) => FollowerError::Io(io),
     }
 }
 
