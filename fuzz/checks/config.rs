@@ -87,7 +87,10 @@ fn toml_round_trip(text: &str, original: &DocumentMut) {
         let n = portable_toml(&mut doc, &master);
         let portable = doc.to_string();
         if n == 0 {
-            assert_eq!(portable, text, "nothing rewritten must be byte-identical");
+            // toml_edit itself does not print every text back byte for byte (a CR before LF in
+            // a comment, a missing final newline: tests/fuzz_findings.rs); the rewrite must not
+            // change anything beyond that.
+            assert_eq!(portable, original.to_string(), "nothing rewritten must print unchanged");
         }
         let reparsed: DocumentMut = portable
             .parse()
