@@ -74,3 +74,28 @@ fn hooks_json_numbers_survive_parse_and_print() {
     let again: serde_json::Value = serde_json::from_str(&serde_json::to_string_pretty(&v).unwrap()).unwrap();
     assert_eq!(again, v);
 }
+
+/// Finding (config_portable, after about a minute): expansion inserts `${codexHome}` as given,
+/// and the roots kept a trailing slash from the environment (`std::path::absolute` keeps it),
+/// so `CODEX_HOME=/h/.codex/` rendered `${codexHome}/hooks.json` as `/h/.codex//hooks.json`,
+/// which no longer matches Codex's trust keys. Roots now never end in `/`: here the master
+/// records its home and CODEX_HOME without one.
+#[test]
+fn roots_from_the_environment_have_no_trailing_slash() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let codex_home = home.join(".codex");
+    codexport::example::write_master_basic(&codex_home, &home).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_codexport"))
+        .args(["master", "init"])
+        .env("HOME", format!("{}/", home.display()))
+        .env("CODEX_HOME", format!("{}//", codex_home.display()))
+        .env("CODEXPORT_HOME", format!("{}/.codexport/", home.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let state = fs_err::read(home.join(".codexport/master/state.yaml")).unwrap();
+    let doc = codexport::follower::validate::validate_document(&state).unwrap();
+    assert_eq!(doc.metadata.master.home, home.display().to_string());
+    assert_eq!(doc.metadata.master.codex_home, codex_home.display().to_string());
+}

@@ -100,7 +100,11 @@ fn toml_round_trip(text: &str, original: &DocumentMut) {
             toml::from_str::<toml::Table>(&portable).unwrap_or_else(|e| panic!("toml rejects portable: {e}"));
         }
         let mut expanded = reparsed.clone();
-        let own = vars(&master.home, &master.codex_home);
+        // Roots never end in `/` (paths::Roots), so neither do the values a follower expands.
+        let own = vars(
+            master.home.trim_end_matches('/'),
+            master.codex_home.trim_end_matches('/'),
+        );
         expand_toml(&mut expanded, &own).unwrap_or_else(|e| panic!("portable text does not expand: {e}"));
         assert_eq!(strings(&expanded), before, "round trip changed a string or key");
         let printed = expanded.to_string();
@@ -129,8 +133,11 @@ fn json_round_trip(original: &serde_json::Value) {
         portable_json(&mut v, &master);
         let text = serde_json::to_string_pretty(&v).expect("JSON prints");
         let mut back: serde_json::Value = serde_json::from_str(&text).expect("printed JSON parses");
-        expand_json(&mut back, &vars(&master.home, &master.codex_home))
-            .unwrap_or_else(|e| panic!("portable JSON does not expand: {e}"));
+        let own = vars(
+            master.home.trim_end_matches('/'),
+            master.codex_home.trim_end_matches('/'),
+        );
+        expand_json(&mut back, &own).unwrap_or_else(|e| panic!("portable JSON does not expand: {e}"));
         assert_eq!(&back, original, "JSON round trip changed the document");
     }
 }
