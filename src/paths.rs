@@ -67,7 +67,12 @@ impl Roots {
     }
 }
 
-/// Make a path absolute against the current directory without touching the disk.
+/// Make a path absolute against the current directory without touching the disk, without a
+/// trailing slash (`CODEX_HOME=/h/.codex/` would otherwise render `${codexHome}/x` as
+/// `/h/.codex//x`, which no longer matches Codex's trust keys; found by fuzzing).
 fn absolute(p: &Path) -> PathBuf {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .components()
+        .collect()
 }

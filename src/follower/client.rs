@@ -10,10 +10,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 
-use crate::blobstore::{BlobStore, COMMIT_THREADS};
+use crate::blobstore::{BlobStore, COMMIT_THREADS, Committer};
 use crate::model::document::MAX_DOCUMENT_BYTES;
 use crate::model::wire::{
-    APPLIED_REVISION_HEADER, FOLLOWER_HEADER, FrameError, Meta, SIGNATURE_HEADER, copy_frame_body, read_frame_header,
+    APPLIED_REVISION_HEADER, BlobSink, FOLLOWER_HEADER, FrameError, Meta, SIGNATURE_HEADER, StreamError,
+    read_blob_stream,
 };
 
 use super::FollowerError;
@@ -199,42 +200,44 @@ impl MasterClient {
             .header("content-type", "application/json")
             .body(body);
         let mut resp = self.send(req, "/v1/blobs")?;
-        let untrusted = |reason: String| FollowerError::Untrusted {
-            url: self.base.clone(),
-            reason,
-        };
-        let mut left: HashMap<&str, u64> = wanted.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         // Frames are read and verified here, one at a time; their fsync + rename overlap on
         // the commit threads.
         store.with_committer(COMMIT_THREADS, |committer| -> Result<u64, FollowerError> {
-            let mut received = 0u64;
-            while let Some((hash, len)) = read_frame_header(&mut resp).map_err(|e| frame_error(e, &self.base))? {
-                match left.remove(hash.as_str()) {
-                    Some(size) if size == len => {}
-                    Some(size) => {
-                        return Err(untrusted(format!(
-                            "blob {hash} is {len} bytes, the document says {size}"
-                        )));
-                    }
-                    None => {
-                        return Err(untrusted(format!(
-                            "the master sent blob {hash}, which was not asked for"
-                        )));
-                    }
-                }
-                let mut tmp = store.temp_file().map_err(FollowerError::Io)?;
-                copy_frame_body(&mut resp, &hash, len, tmp.as_file_mut()).map_err(|e| frame_error(e, &self.base))?;
-                committer.submit(tmp, hash)?;
-                received += len;
-            }
-            if let Some(missing) = left.keys().next() {
-                return Err(FollowerError::Interrupted {
-                    url: self.base.clone(),
-                    reason: format!("the blob stream ended without {missing}"),
-                });
-            }
-            Ok(received)
+            let mut sink = StoreSink { store, committer };
+            read_blob_stream(&mut resp, wanted, &mut sink).map_err(|e| stream_error(e, &self.base))
         })
+    }
+}
+
+/// Verified blobs go to the follower's store through a temp file in it; the commit (fsync,
+/// rename) runs on the committer's threads.
+struct StoreSink<'a> {
+    store: &'a BlobStore,
+    committer: &'a Committer,
+}
+
+impl BlobSink for StoreSink<'_> {
+    type Part = tempfile::NamedTempFile;
+    fn begin(&mut self) -> std::io::Result<Self::Part> {
+        self.store.temp_file()
+    }
+    fn commit(&mut self, part: Self::Part, sha256_hex: &str) -> std::io::Result<()> {
+        self.committer.submit(part, sha256_hex.to_string())
+    }
+}
+
+fn stream_error(e: StreamError, base: &str) -> FollowerError {
+    match e {
+        StreamError::Frame(f) => frame_error(f, base),
+        StreamError::SizeMismatch { .. } | StreamError::Unasked(_) => FollowerError::Untrusted {
+            url: base.into(),
+            reason: e.to_string(),
+        },
+        StreamError::Missing(_) => FollowerError::Interrupted {
+            url: base.into(),
+            reason: e.to_string(),
+        },
+        StreamError::Sink(io) => FollowerError::Io(io),
     }
 }
 

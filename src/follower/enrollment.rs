@@ -28,7 +28,16 @@ impl JoinLink {
     pub fn new(master_url: &str, fingerprint: &str, token: &str) -> Result<Self, FollowerError> {
         let url = url::Url::parse(master_url)
             .map_err(|e| FollowerError::BadLink(format!("master URL {master_url:?}: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        // Only scheme, host and port: user info, a path, a query or a fragment would send the
+        // token somewhere the operator did not read in the URL.
+        if !matches!(url.scheme(), "http" | "https")
+            || url.host_str().is_none()
+            || !url.username().is_empty()
+            || url.password().is_some()
+            || url.path() != "/"
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
             return Err(FollowerError::BadLink(format!(
                 "master URL {master_url:?} must be http://HOST:PORT"
             )));
@@ -68,6 +77,9 @@ impl JoinLink {
         } else {
             host
         };
+        // A host name or address, nothing else: `/`, `?`, `#`, `@` in `host=` would otherwise
+        // turn into a path, query or user info of the master URL (tests/fuzz_seeds.rs).
+        let host = url::Host::parse(&host).map_err(|e| FollowerError::BadLink(format!("host {host:?}: {e}")))?;
         JoinLink::new(
             &format!("http://{host}:{port}"),
             &get("fingerprint").ok_or_else(|| missing("fingerprint"))?,

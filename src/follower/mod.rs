@@ -7,5 +7,6 @@ pub mod error;
 pub mod local;
 pub mod store;
 pub mod sync;
+pub mod validate;
 
 pub use error::FollowerError;

@@ -3,17 +3,17 @@
 
 use std::collections::HashMap;
 
-use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON};
 use crate::master::identity::fingerprint_of;
-use crate::model::document::{API_VERSION, KIND, MAX_DOCUMENT_BYTES};
-use crate::model::wire::{MAX_FILE_BYTES, PROTOCOL};
-use crate::model::{DesiredState, relpath};
+use crate::model::DesiredState;
+use crate::model::document::MAX_DOCUMENT_BYTES;
+use crate::model::wire::PROTOCOL;
 use crate::paths::Roots;
 
 use super::FollowerError;
 use super::client::MasterClient;
 use super::enrollment::{Enrollment, JoinLink};
 use super::store::{FollowerStore, check_signature};
+use super::validate::{DocumentError, check_document, parse_document};
 
 /// What a sync did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,63 +172,24 @@ pub fn missing_blobs(doc: &DesiredState, blobs: &crate::blobstore::BlobStore) ->
 }
 
 /// Verify a document: size cap, signature against the pinned key **before** parsing, then
-/// shape, pins, revision, paths, hashes and sizes. Any failure is [`FollowerError::Untrusted`].
+/// shape, pins, revision, paths, hashes and sizes ([`super::validate`]). Any failure is
+/// [`FollowerError::Untrusted`].
 pub fn verify_document(bytes: &[u8], signature: &str, enrollment: &Enrollment) -> Result<DesiredState, FollowerError> {
-    let refuse = |reason: String| FollowerError::Untrusted {
+    let refuse = |e: DocumentError| FollowerError::Untrusted {
         url: enrollment.master.clone(),
-        reason,
+        reason: e.to_string(),
     };
     if bytes.len() > MAX_DOCUMENT_BYTES {
-        return Err(refuse(format!(
-            "document is {} bytes, over the {MAX_DOCUMENT_BYTES}-byte cap",
-            bytes.len()
-        )));
+        return Err(refuse(DocumentError::TooLarge(bytes.len())));
     }
     check_signature(bytes, signature, enrollment)?;
-    let doc: DesiredState =
-        serde_yaml::from_slice(bytes).map_err(|e| refuse(format!("not a valid desired-state document: {e}")))?;
-    if doc.api_version != API_VERSION || doc.kind != KIND {
-        return Err(refuse(format!(
-            "unsupported document {}/{} (this codexport reads {API_VERSION}/{KIND})",
-            doc.api_version, doc.kind
-        )));
-    }
+    let doc = parse_document(bytes).map_err(refuse)?;
     if doc.metadata.master.fingerprint != enrollment.fingerprint
         || doc.metadata.master.public_key != enrollment.public_key
     {
-        return Err(refuse("the document names a different master key".into()));
+        return Err(refuse(DocumentError::OtherMaster));
     }
-    let revision = doc.spec.revision();
-    if revision != doc.metadata.revision {
-        return Err(refuse(format!(
-            "revision {} does not match its spec ({revision})",
-            doc.metadata.revision
-        )));
-    }
-    relpath::validate_set(doc.spec.files.iter().map(|f| f.path.as_str())).map_err(|e| refuse(e.to_string()))?;
-    for f in &doc.spec.files {
-        if f.path == CONFIG_TOML || f.path == HOOKS_JSON {
-            return Err(refuse(format!(
-                "{} must travel as spec.config/spec.hooks, not as a plain file",
-                f.path
-            )));
-        }
-        if !crate::blobstore::is_sha256_hex(&f.sha256) || f.size > MAX_FILE_BYTES {
-            return Err(refuse(format!("{}: bad hash or size over the cap", f.path)));
-        }
-    }
-    for b in doc.spec.config.iter().chain(doc.spec.hooks.iter()) {
-        if !crate::blobstore::is_sha256_hex(&b.sha256) || b.size > MAX_FILE_BYTES {
-            return Err(refuse(
-                "config/hooks blob has a bad hash or is over the size cap".into(),
-            ));
-        }
-    }
-    for (name, server) in &doc.spec.mcp_servers {
-        if let Some(artifact) = &server.artifact {
-            crate::mcp::source::validate(name, artifact.files()).map_err(|e| refuse(e.to_string()))?;
-        }
-    }
+    check_document(&doc).map_err(refuse)?;
     Ok(doc)
 }
 

@@ -119,6 +119,93 @@ pub fn copy_frame_body(r: &mut impl Read, sha256_hex: &str, len: u64, sink: &mut
     Ok(())
 }
 
+/// Where [`read_blob_stream`] puts verified blobs: each frame body goes to a fresh part, which
+/// is committed only once its bytes hashed to the frame's hash.
+pub trait BlobSink {
+    /// A blob being received.
+    type Part: Write;
+    /// A fresh part for the next frame body.
+    fn begin(&mut self) -> std::io::Result<Self::Part>;
+    /// Keep `part`, whose bytes hash to `sha256_hex`.
+    fn commit(&mut self, part: Self::Part, sha256_hex: &str) -> std::io::Result<()>;
+}
+
+/// Errors of [`read_blob_stream`] beyond those of a single frame.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// A frame could not be read or did not verify.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A frame's length is not the size the document declares.
+    #[error("blob {sha256} is {len} bytes, the document says {declared}")]
+    SizeMismatch {
+        /// The blob.
+        sha256: String,
+        /// Length in the frame header.
+        len: u64,
+        /// Size in the document.
+        declared: u64,
+    },
+    /// A frame for a blob that was not asked for (or was already received).
+    #[error("the master sent blob {0}, which was not asked for")]
+    Unasked(String),
+    /// The stream ended cleanly without every asked blob.
+    #[error("the blob stream ended without {0}")]
+    Missing(String),
+    /// The sink failed (local disk).
+    #[error("storing a received blob: {0}")]
+    Sink(std::io::Error),
+}
+
+impl crate::exit::ExitStatus for StreamError {
+    fn exit(&self) -> crate::exit::Exit {
+        use crate::exit::Exit;
+        match self {
+            StreamError::Frame(FrameError::HashMismatch { .. })
+            | StreamError::SizeMismatch { .. }
+            | StreamError::Unasked(_) => Exit::Trust,
+            StreamError::Frame(FrameError::Truncated(_) | FrameError::Read(_)) | StreamError::Missing(_) => {
+                Exit::Unreachable
+            }
+            StreamError::Frame(FrameError::Write(_)) | StreamError::Sink(_) => Exit::Error,
+        }
+    }
+}
+
+/// Decode a `POST /v1/blobs` answer: frames until a clean end of stream, each for a blob of
+/// `wanted` (hash -> declared size) not yet received, with exactly the declared length and
+/// bytes that hash to it. Each verified blob is committed to `sink` as it arrives; returns the
+/// number of body bytes received. Stops at the first error (blobs committed before stay).
+pub fn read_blob_stream(
+    r: &mut impl Read,
+    wanted: &std::collections::HashMap<String, u64>,
+    sink: &mut impl BlobSink,
+) -> Result<u64, StreamError> {
+    let mut received = 0u64;
+    let mut left: std::collections::HashMap<&str, u64> = wanted.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    while let Some((hash, len)) = read_frame_header(r)? {
+        match left.remove(hash.as_str()) {
+            Some(declared) if declared == len => {}
+            Some(declared) => {
+                return Err(StreamError::SizeMismatch {
+                    sha256: hash,
+                    len,
+                    declared,
+                });
+            }
+            None => return Err(StreamError::Unasked(hash)),
+        }
+        let mut part = sink.begin().map_err(StreamError::Sink)?;
+        copy_frame_body(r, &hash, len, &mut part)?;
+        sink.commit(part, &hash).map_err(StreamError::Sink)?;
+        received += len;
+    }
+    match left.keys().min() {
+        Some(missing) => Err(StreamError::Missing((*missing).to_string())),
+        None => Ok(received),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
