@@ -104,7 +104,14 @@ pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
 }
 
 /// Create `dir` and its parents with mode 0700 for codexport's private state directories.
+/// Every directory this call creates gets 0700, not only the last one.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    fs_err::create_dir_all(dir)?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("creating {}: {e}", dir.display())))?;
     set_mode(dir, 0o700)
 }

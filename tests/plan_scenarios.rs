@@ -130,6 +130,17 @@ fn local_drift_overwrite() {
         fs_err::read_to_string(pair.follower.codexport_home.join("backups/2/AGENTS.md")).unwrap(),
         "# my local edit\n"
     );
+    for dir in ["backups", "backups/2"] {
+        let mode = fs_err::metadata(pair.follower.codexport_home.join(dir))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o700,
+            "{dir} is private (backups hold local edits and secrets)"
+        );
+    }
 }
 
 #[test]

@@ -217,6 +217,9 @@ fn run_step(
                         backup: backup.into(),
                     },
                 )?;
+                if let Some(parent) = backup.parent() {
+                    host.create_private_dir_all(parent)?;
+                }
                 host.rename(target, backup)?;
             } else if action == Action::Update {
                 back_up(step, target, backup, journal, host)?;
@@ -240,6 +243,9 @@ fn back_up(
     host: &dyn Host,
 ) -> std::io::Result<()> {
     let mode = mode_on_disk(host, target);
+    if let Some(parent) = backup.parent() {
+        host.create_private_dir_all(parent)?;
+    }
     host.copy_file(target, backup, mode)?;
     crate::crash_point!("execute::after-backup");
     journal.record(
