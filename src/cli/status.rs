@@ -54,6 +54,15 @@ struct FollowerPart {
     /// first apply.
     #[serde(skip_serializing_if = "Option::is_none")]
     mcp_broken: Option<Vec<BrokenServer>>,
+    /// Hook handlers in hooks.json, and how many Codex will run (trusted with a matching hash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hooks: Option<HookTrust>,
+}
+
+#[derive(Debug, Serialize)]
+struct HookTrust {
+    configured: usize,
+    trusted: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,6 +142,8 @@ fn follower_part(roots: &Roots, enrollment: Enrollment) -> Result<FollowerPart, 
         up_to_date,
         error,
         mcp_broken,
+        hooks: crate::codex::hooks::trusted_count(&roots.codex_home)
+            .map(|(configured, trusted)| HookTrust { configured, trusted }),
     })
 }
 
@@ -178,6 +189,14 @@ fn print_text(status: &Status) {
         );
         if let Some(e) = &f.error {
             println!("last error:  {e}");
+        }
+        if let Some(h) = &f.hooks
+            && h.trusted < h.configured
+        {
+            println!(
+                "hooks:       {} of {} trusted here; Codex skips the others silently (trust re-keying is not built yet)",
+                h.trusted, h.configured
+            );
         }
         for b in f.mcp_broken.iter().flatten() {
             println!("mcp broken:  {} ({})", b.name, b.reason);

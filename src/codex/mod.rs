@@ -2,5 +2,6 @@
 //! config.toml and hooks.json readers; master-path portability.
 
 pub mod config;
+pub mod hooks;
 pub mod layout;
 pub mod portable;

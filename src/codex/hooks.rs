@@ -1,0 +1,196 @@
+//! Codex hook trust hashes (CODEX-FACTS.md "Hooks", "Trust").
+//!
+//! Codex runs a non-managed hook only when config.toml has
+//! `[hooks.state."<abs path of hooks.json>:<event_snake>:<group>:<handler>"] trusted_hash =
+//! "sha256:<hex>"` matching it. The hash is sha256 over the compact, key-sorted JSON of
+//! `{"event_name", "matcher" (omitted when absent), "hooks": [handler]}` where the handler
+//! always carries `type`, `command`, `timeout` (600 when absent) and `async` (false when
+//! absent), plus `statusMessage` only when set; the command is hashed as written. Algorithm as
+//! in codex-rs/hooks discovery; the 8 vectors of `corpus/other/trust_hash_vectors.json` are
+//! the tests.
+
+use serde_json::{Map, Value, json};
+
+use crate::model::canonical::canonical_sha256;
+
+/// Codex's default handler timeout in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 600;
+
+/// `SessionStart` -> `session_start`, `PreToolUse` -> `pre_tool_use`.
+pub fn event_snake_case(event: &str) -> String {
+    let mut out = String::with_capacity(event.len() + 4);
+    for (i, c) in event.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The trust hash (`sha256:<hex>`) of one handler of a matcher group of `event` (PascalCase,
+/// as in hooks.json). `handler` is the handler object as written.
+pub fn trust_hash(event: &str, matcher: Option<&str>, handler: &Map<String, Value>) -> String {
+    let mut normalized = Map::new();
+    normalized.insert(
+        "type".into(),
+        handler.get("type").cloned().unwrap_or_else(|| json!("command")),
+    );
+    normalized.insert("command".into(), handler.get("command").cloned().unwrap_or(Value::Null));
+    normalized.insert(
+        "timeout".into(),
+        handler
+            .get("timeout")
+            .cloned()
+            .unwrap_or_else(|| json!(DEFAULT_TIMEOUT_SECS)),
+    );
+    normalized.insert("async".into(), handler.get("async").cloned().unwrap_or(json!(false)));
+    if let Some(message) = handler.get("statusMessage").filter(|m| !m.is_null()) {
+        normalized.insert("statusMessage".into(), message.clone());
+    }
+    let mut identity = Map::new();
+    identity.insert("event_name".into(), json!(event_snake_case(event)));
+    if let Some(m) = matcher {
+        identity.insert("matcher".into(), json!(m));
+    }
+    identity.insert("hooks".into(), Value::Array(vec![Value::Object(normalized)]));
+    canonical_sha256(&Value::Object(identity)).unwrap_or_default()
+}
+
+/// Every `(trust key, trust hash)` of a hooks.json document located at `source` (the absolute
+/// path Codex reads it from), in file order. Malformed parts are skipped: Codex would not run
+/// them either.
+pub fn trust_entries(source: &str, hooks_json: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Some(events) = hooks_json.get("hooks").and_then(Value::as_object) else {
+        return out;
+    };
+    for (event, groups) in events {
+        let snake = event_snake_case(event);
+        for (g, group) in groups.as_array().into_iter().flatten().enumerate() {
+            let matcher = group.get("matcher").and_then(Value::as_str);
+            for (h, handler) in group
+                .get("hooks")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if let Some(handler) = handler.as_object() {
+                    out.push((format!("{source}:{snake}:{g}:{h}"), trust_hash(event, matcher, handler)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// How many hook handlers `codex_home/hooks.json` has, and how many of them Codex will run
+/// because config.toml trusts them with a matching hash. `None` when there is no hooks.json.
+pub fn trusted_count(codex_home: &std::path::Path) -> Option<(usize, usize)> {
+    let hooks_path = codex_home.join(crate::codex::layout::HOOKS_JSON);
+    let hooks: Value = serde_json::from_str(&fs_err::read_to_string(&hooks_path).ok()?).ok()?;
+    let entries = trust_entries(&hooks_path.display().to_string(), &hooks);
+    let config: toml::Table = fs_err::read_to_string(codex_home.join(crate::codex::layout::CONFIG_TOML))
+        .ok()
+        .and_then(|t| toml::from_str(&t).ok())
+        .unwrap_or_default();
+    let state = config
+        .get("hooks")
+        .and_then(|h| h.get("state"))
+        .and_then(|s| s.as_table());
+    let trusted = entries
+        .iter()
+        .filter(|(key, hash)| {
+            let entry = state.and_then(|s| s.get(key));
+            let enabled = entry.and_then(|e| e.get("enabled")).and_then(|v| v.as_bool()) != Some(false);
+            enabled && entry.and_then(|e| e.get("trusted_hash")).and_then(|v| v.as_str()) == Some(hash.as_str())
+        })
+        .count();
+    Some((entries.len(), trusted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vectors() -> Vec<(String, String)> {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/other/trust_hash_vectors.json");
+        let v: Value = serde_json::from_str(&fs_err::read_to_string(path).unwrap()).unwrap();
+        v["vectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["state_key"].as_str().unwrap().to_string(),
+                    x["trusted_hash"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_real_hooks_json_gives_the_real_trust_hashes() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/corpus/other/NullSense__dotfiles__home_.codex_hooks.json");
+        let hooks: Value = serde_json::from_str(&fs_err::read_to_string(path).unwrap()).unwrap();
+        let entries = trust_entries("/home/nullsense/.codex/hooks.json", &hooks);
+        let mut matched = 0;
+        for (key, want) in vectors().into_iter().filter(|(k, _)| k.starts_with("/home/nullsense/")) {
+            let got = entries
+                .iter()
+                .find(|(k, _)| *k == key)
+                .unwrap_or_else(|| panic!("no entry for {key}: {entries:?}"));
+            assert_eq!(got.1, want, "{key}");
+            matched += 1;
+        }
+        assert_eq!(matched, 7);
+    }
+
+    #[test]
+    fn trusted_count_needs_the_right_key_hash_and_enabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let hooks = json!({"hooks": {"SessionStart": [{"matcher": "startup|resume", "hooks": [
+            {"type": "command", "command": "echo a", "timeout": 5},
+            {"type": "command", "command": "echo b"}
+        ]}]}});
+        fs_err::write(dir.path().join("hooks.json"), hooks.to_string()).unwrap();
+        let entries = trust_entries(&dir.path().join("hooks.json").display().to_string(), &hooks);
+        let config = format!(
+            "[hooks.state.\"{}\"]\ntrusted_hash = \"{}\"\n[hooks.state.\"{}\"]\ntrusted_hash = \"{}\"\nenabled = false\n",
+            entries[0].0, entries[0].1, entries[1].0, entries[1].1
+        );
+        fs_err::write(dir.path().join("config.toml"), &config).unwrap();
+        assert_eq!(trusted_count(dir.path()), Some((2, 1)), "the disabled one does not run");
+        fs_err::write(
+            dir.path().join("config.toml"),
+            config.replace(&entries[0].1, "sha256:00"),
+        )
+        .unwrap();
+        assert_eq!(trusted_count(dir.path()), Some((2, 0)), "a stale hash is not trust");
+        assert_eq!(trusted_count(&dir.path().join("none")), None);
+    }
+
+    #[test]
+    fn inline_config_hooks_hash_the_same_way() {
+        // corpus vector 8: [[hooks.PreToolUse]] matcher = "Edit|Write" in config.toml.
+        let handler =
+            json!({"type": "command", "command": "python3 /home/alex/.claude/hooks/ascii-check.py", "timeout": 10});
+        let want = vectors()
+            .into_iter()
+            .find(|(k, _)| k.ends_with("config.toml:pre_tool_use:0:0"))
+            .unwrap()
+            .1;
+        assert_eq!(
+            trust_hash("PreToolUse", Some("Edit|Write"), handler.as_object().unwrap()),
+            want
+        );
+        assert_eq!(event_snake_case("UserPromptSubmit"), "user_prompt_submit");
+    }
+}
