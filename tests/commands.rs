@@ -115,3 +115,21 @@ fn demo_runs_end_to_end_from_any_directory() {
         "runtime state must not reach the follower"
     );
 }
+
+#[test]
+fn completions_and_man_page_cover_every_command() {
+    let m = Machine::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = m.ok(&["completions", shell]).stdout;
+        for cmd in ["reconcile", "rollback", "generations", "follower", "master"] {
+            assert!(out.contains(cmd), "{shell} completions lack {cmd}");
+        }
+    }
+    let man = m.ok(&["man"]).stdout;
+    assert!(man.contains(".TH codexport 1"), "{man}");
+    assert!(
+        man.contains("reconcile") && man.contains("Exit codes"),
+        "the man page carries the help text"
+    );
+    m.run(&["completions", "tcsh"]).expect_code(4);
+}

@@ -4,6 +4,7 @@
 //! library. Errors print as one `error:` line plus a `hint:` line, never as Rust debug output.
 
 mod apply;
+mod completions;
 mod demo;
 mod follower;
 mod master;
@@ -65,6 +66,10 @@ enum Command {
     Status(status::StatusArgs),
     /// Run master and follower on loopback with the bundled example (temp dirs only).
     Demo(demo::DemoArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff). Example: codexport man > codexport.1
+    Man,
     /// MCP servers on this follower: the `run` launcher, `list`, `install`.
     #[command(subcommand)]
     Mcp(mcp::McpCommand),
@@ -146,6 +151,8 @@ pub fn main() -> u8 {
 fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => completions::man(),
         Command::Mcp(mcp::McpCommand::Run(args)) => mcp::run_server(args),
         command => {
             let roots = crate::paths::Roots::from_env()?;
@@ -160,7 +167,7 @@ fn run(cli: Cli) -> CmdResult {
                 Command::Rollback(args) => apply::run_rollback(args, &roots),
                 Command::Status(args) => status::run(args, &roots),
                 Command::Mcp(cmd) => mcp::run(cmd, &roots),
-                Command::Demo(_) => unreachable!("handled above"),
+                Command::Demo(_) | Command::Completions(_) | Command::Man => unreachable!("handled above"),
             }
         }
     }
