@@ -62,17 +62,8 @@ fn local_node_project_travels_as_blobs_and_runs_on_the_follower() {
     // The follower fetched the project's blobs with the rest of the revision.
     let f = &pair.follower;
     let path = path_with(&[&npm]);
-    let out = f
-        .command(&["mcp", "install", "hello"])
-        .env("PATH", &path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = f.ok_with_path(&["mcp", "install", "hello"], &path);
+    assert!(out.stdout.contains("hello: installed"), "{}", out.stdout);
     let src = fs_err::read_dir(f.codexport_home.join("mcp-artifacts/src"))
         .unwrap()
         .next()

@@ -42,17 +42,8 @@ fn uv_tool_server_runs_on_the_follower() {
 
     let f = &pair.follower;
     let path = path_with(&[&uv]);
-    let out = f
-        .command(&["mcp", "install", "time"])
-        .env("PATH", &path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = f.ok_with_path(&["mcp", "install", "time"], &path);
+    assert!(out.stdout.contains("time: installed"), "{}", out.stdout);
     let bin = f
         .codexport_home
         .join(format!("mcp-artifacts/uv/{PACKAGE}@{VERSION}/bin/mcp-server-time"));

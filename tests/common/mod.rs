@@ -91,6 +91,11 @@ impl Machine {
         Run::from(self.command(args).output().unwrap())
     }
 
+    /// Run with `PATH` set to `path` (tools a test installed) and require exit 0.
+    pub fn ok_with_path(&self, args: &[&str], path: &std::ffi::OsStr) -> Run {
+        Run::from(self.command(args).env("PATH", path).output().unwrap()).expect_code(0)
+    }
+
     /// Run and require exit 0.
     pub fn ok(&self, args: &[&str]) -> Run {
         self.run(args).expect_code(0)
