@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod hooks;
+pub mod keys;
 pub mod layout;
 pub mod portable;

@@ -301,6 +301,11 @@ fn next_inventory(plan: &Plan, desired: &Desired, inventory: &Inventory) -> Inve
             inventory.applied_at.clone()
         },
         files,
+        config_keys: desired
+            .config
+            .as_ref()
+            .map(|c| c.merge.owned.clone())
+            .unwrap_or_default(),
     }
 }
 

@@ -1,5 +1,5 @@
-//! `inventory.json`: what codexport last wrote (path -> sha256, mode), the applied revision and
-//! the generation. The three-way compare reads it; `execute` writes it last (through the
+//! `inventory.json`: what codexport last wrote (path -> sha256, mode; the config.toml keys it
+//! owns), the applied revision and the generation. The three-way compare reads it; `execute` writes it last (through the
 //! [`Host`], so dry runs write nothing).
 
 use std::collections::BTreeMap;
@@ -38,6 +38,11 @@ pub struct Inventory {
     /// Files by path relative to CODEX_HOME.
     #[serde(default)]
     pub files: BTreeMap<String, InventoryEntry>,
+    /// Keys of config.toml codexport wrote (dotted key path -> fingerprint of the value
+    /// written, see [`crate::codex::keys`]); every other key of the file belongs to Codex or
+    /// to the user and is kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config_keys: BTreeMap<String, String>,
 }
 
 /// Path under `codexport_home`.

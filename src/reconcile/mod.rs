@@ -3,6 +3,8 @@
 //! `execute` never decides. Every side effect goes through [`host::Host`].
 
 pub mod compare;
+pub mod config_merge;
+pub mod config_step;
 pub mod diff;
 pub mod dirs;
 pub mod execute;
@@ -141,12 +143,13 @@ pub fn prepare(roots: &Roots, host: &dyn Host) -> Result<Prepared, ReconcileErro
 
 fn plan_for(
     roots: &Roots,
-    desired: render::Desired,
+    mut desired: render::Desired,
     policy: OnDrift,
     settings: LocalSettings,
     host: &dyn Host,
 ) -> Result<Prepared, ReconcileError> {
     let inventory = inventory::load(host, &roots.codexport_home)?;
+    config_step::merge_into(&mut desired, &inventory, roots, policy, host)?;
     let plan = plan::build(&desired, &inventory, roots, policy, settings.mcp_install, host)?;
     Ok(Prepared {
         desired,
@@ -237,6 +240,7 @@ pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Appli
         revision: target.revision.clone(),
         files,
         installs: Vec::new(),
+        config: None,
     };
     let prepared = plan_for(roots, desired, OnDrift::Overwrite, settings, host)?;
     run(roots, host, recovered, prepared, GenerationKind::Rollback, true)

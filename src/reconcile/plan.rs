@@ -217,13 +217,19 @@ pub fn build(
             host.observe(&abs)?
         };
         observed_hash.update(format!("{}\0{actual:?}\n", file.path));
-        let decision = decide_write(
-            &file.sha256,
-            file.mode,
-            inventory.files.get(&file.path),
-            &actual,
-            policy,
-        );
+        let merged = match (&desired.config, file.path.as_str()) {
+            (Some(outcome), CONFIG_TOML) => super::config_step::decide(outcome, file, &actual, policy),
+            _ => None,
+        };
+        let decision = merged.unwrap_or_else(|| {
+            decide_write(
+                &file.sha256,
+                file.mode,
+                inventory.files.get(&file.path),
+                &actual,
+                policy,
+            )
+        });
         let (kind, prefix) = match file.path.as_str() {
             CONFIG_TOML => (StepKind::WriteConfig, "config"),
             HOOKS_JSON => (StepKind::WriteHooks, "hooks"),
@@ -382,13 +388,9 @@ fn refusal(steps: &[PlanStep], desired: &Desired, inventory: &Inventory) -> Opti
             "this revision deletes {deletes} of the {managed} files codexport manages"
         ));
     }
-    let config = desired.files.iter().find(|f| f.path == CONFIG_TOML);
-    let emptied = match config {
+    let emptied = match &desired.config {
         None => inventory.files.contains_key(CONFIG_TOML),
-        Some(f) => {
-            matches!(&f.content, Content::Rendered(b) if b.iter().all(u8::is_ascii_whitespace))
-                && inventory.files.contains_key(CONFIG_TOML)
-        }
+        Some(outcome) => outcome.owned_empty && !outcome.merge.removed.is_empty(),
     };
     emptied.then(|| "this revision empties config.toml".to_string())
 }

@@ -115,6 +115,9 @@ pub struct Desired {
     pub files: Vec<DesiredFile>,
     /// MCP artifacts to install (deduplicated by install directory).
     pub installs: Vec<DesiredInstall>,
+    /// How config.toml was merged with the file on disk (set by
+    /// [`super::config_step::merge_into`] before planning; `None` when there is no config.toml).
+    pub config: Option<super::config_step::ConfigOutcome>,
 }
 
 /// Why rendering failed.
@@ -222,6 +225,7 @@ pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots, host: &dyn H
         revision: doc.metadata.revision.clone(),
         files,
         installs: installs(doc, &roots.codexport_home)?,
+        config: None,
     })
 }
 
