@@ -33,10 +33,15 @@ fn reconcile(c: &mut Criterion) {
         let doc = store.load_staged(&enrollment).unwrap().unwrap().doc;
         let blobs = store.blobs();
         let host = RealHost;
+        let (settings, overlay) = Default::default();
+        let local = render::Local {
+            settings: &settings,
+            overlay: &overlay,
+        };
         group.bench_with_input(BenchmarkId::new("render", n), &n, |b, _| {
-            b.iter(|| render::render(&doc, &blobs, &roots, &host).unwrap())
+            b.iter(|| render::render(&doc, &blobs, &roots, &host, local).unwrap())
         });
-        let desired = render::render(&doc, &blobs, &roots, &host).unwrap();
+        let desired = render::render(&doc, &blobs, &roots, &host, local).unwrap();
         let empty = inventory::Inventory::default();
         group.bench_with_input(BenchmarkId::new("plan_empty_follower", n), &n, |b, _| {
             b.iter(|| plan::build(&desired, &empty, &roots, OnDrift::Overwrite, McpInstall::Manual, &host).unwrap())

@@ -38,14 +38,14 @@ pub fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// Render a plan as terraform-like text: `+` create, `~` update, `-` delete, `!` drift kept,
+/// Render a plan as terraform-like text: `+` create, `~` update, `-` delete, `!` drift kept, `=` released (excluded),
 /// diffs indented under their step, then a summary line.
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
     let mut shown: Vec<_> = plan
         .steps
         .iter()
-        .filter(|s| s.action != Action::Noop || s.drift || pending_install(s))
+        .filter(|s| s.action != Action::Noop || s.drift || pending_install(s) || s.kind == StepKind::Release)
         .collect();
     if shown.is_empty() {
         out.push_str(&format!(
@@ -77,6 +77,7 @@ pub fn plan_text(plan: &Plan) -> String {
             Action::Create => '+',
             Action::Update => '~',
             Action::Delete => '-',
+            Action::Noop if step.kind == StepKind::Release => '=',
             Action::Noop => '!',
         };
         let path = display_path(step);

@@ -3,6 +3,7 @@
 //! Unknown keys are an error naming the key and the file: a typo must not pass silently.
 //! The JSON Schema `schemas/local.v1.schema.json` is generated from [`LocalSettings`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -68,7 +69,26 @@ pub struct LocalSettings {
     /// `codexport mcp install`. The environment variable `CODEXPORT_MCP_INSTALL` overrides it.
     #[serde(default)]
     pub mcp_install: McpInstall,
+    /// Names of master MCP servers that `mcps.local.toml` may replace on this follower
+    /// (otherwise a local server with a master server's name is an error).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_mcp_overrides: Vec<String>,
+    /// Names of master skills that `skills/<name>/` may replace on this follower.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_skill_overrides: Vec<String>,
+    /// Values of the `${name}` variables the master's config uses (besides the built-in
+    /// `home` and `codexHome`), e.g. `workspaceRoot = "/srv/work"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub path_variables: BTreeMap<String, String>,
+    /// Paths (relative to CODEX_HOME; a directory covers everything under it) or classes
+    /// (`class:secret`, `class:skill`, ...) this follower does not take from the master.
+    /// Excluded files are left as they are and no longer managed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
 }
+
+/// Variables every follower defines itself.
+pub const BUILTIN_VARIABLES: &[&str] = &["home", "codexHome"];
 
 fn default_keep() -> usize {
     DEFAULT_KEEP_GENERATIONS
@@ -80,6 +100,10 @@ impl Default for LocalSettings {
             on_drift: OnDrift::default(),
             keep_generations: DEFAULT_KEEP_GENERATIONS,
             mcp_install: McpInstall::default(),
+            allow_mcp_overrides: Vec::new(),
+            allow_skill_overrides: Vec::new(),
+            path_variables: BTreeMap::new(),
+            exclude: Vec::new(),
         }
     }
 }
@@ -100,7 +124,7 @@ impl ExitStatus for LocalSettingsError {
     }
     fn hint(&self) -> Option<String> {
         Some(
-            "known keys: onDrift = \"overwrite\" | \"keep\" | \"fail\", keepGenerations = N, mcpInstall = \"auto\" | \"manual\""
+            "known keys: onDrift = \"overwrite\" | \"keep\" | \"fail\", keepGenerations = N, mcpInstall = \"auto\" | \"manual\", allowMcpOverrides = [names], allowSkillOverrides = [names], exclude = [\"path\" or \"class:NAME\"], [pathVariables] name = \"value\" (schema: schemas/local.v1.schema.json)"
                 .into(),
         )
     }
@@ -147,8 +171,63 @@ impl LocalSettings {
                 reason: "keepGenerations must be at least 1".into(),
             });
         }
+        settings.check().map_err(|reason| LocalSettingsError { path, reason })?;
         Ok(settings)
     }
+}
+
+impl LocalSettings {
+    /// Check what serde cannot: variable names, exclude entries.
+    fn check(&self) -> Result<(), String> {
+        for name in self.path_variables.keys() {
+            if BUILTIN_VARIABLES.contains(&name.as_str()) {
+                return Err(format!(
+                    "pathVariables.{name}: `${{{name}}}` is built in (this follower's own path) and cannot be redefined"
+                ));
+            }
+            let mut chars = name.chars();
+            let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!(
+                    "pathVariables: {name:?} is not a variable name (letters, digits and `_`, not starting with a digit)"
+                ));
+            }
+        }
+        for entry in &self.exclude {
+            match entry.strip_prefix("class:") {
+                Some(class) => {
+                    if crate::model::FileClass::from_name(class).is_none() {
+                        return Err(format!(
+                            "exclude: unknown class {class:?} (classes: {})",
+                            crate::model::FileClass::NAMES.join(", ")
+                        ));
+                    }
+                }
+                None => {
+                    crate::model::relpath::validate(entry.trim_end_matches('/')).map_err(|e| format!("exclude: {e}"))?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// True when `path` (relative to CODEX_HOME) of class `class` is excluded on this follower.
+    pub fn excludes(&self, path: &str, class: crate::model::FileClass) -> bool {
+        is_excluded(&self.exclude, path, class)
+    }
+}
+
+/// True when an `exclude` entry of local.toml covers `path` (relative to CODEX_HOME): the same
+/// path, a directory above it, or `class:<its class>`.
+pub fn is_excluded(rules: &[String], path: &str, class: crate::model::FileClass) -> bool {
+    rules.iter().any(|e| match e.strip_prefix("class:") {
+        Some(c) => c == class.as_str(),
+        None => {
+            let e = e.trim_end_matches('/');
+            path == e || path.strip_prefix(e).is_some_and(|rest| rest.starts_with('/'))
+        }
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod client;
 pub mod enrollment;
 pub mod error;
 pub mod local;
+pub mod overlay;
 pub mod store;
 pub mod sync;
 pub mod validate;

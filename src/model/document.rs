@@ -159,6 +159,35 @@ impl FileClass {
             FileClass::Secret => "secret",
         }
     }
+
+    /// Every class, in the order of [`FileClass::NAMES`].
+    pub const ALL: [FileClass; 8] = [
+        FileClass::Config,
+        FileClass::Instructions,
+        FileClass::Skill,
+        FileClass::Rule,
+        FileClass::Prompt,
+        FileClass::HookScript,
+        FileClass::Tooling,
+        FileClass::Secret,
+    ];
+
+    /// The names of every class (as in documents and `exclude = ["class:NAME"]`).
+    pub const NAMES: [&'static str; 8] = [
+        "config",
+        "instructions",
+        "skill",
+        "rule",
+        "prompt",
+        "hook-script",
+        "tooling",
+        "secret",
+    ];
+
+    /// The class with this name, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
 }
 
 /// An MCP server of the canonical config: its transport and full definition.

@@ -54,6 +54,7 @@ pub fn merge_into(
             let text = String::from_utf8_lossy(&bytes).into_owned();
             parse_config(std::path::Path::new(CONFIG_TOML), &text).map_err(super::render::RenderError::from)?
         }
+        None if desired.excludes(CONFIG_TOML) => return Ok(()),
         None if !inventory.config_keys.is_empty() => DocumentMut::new(),
         None => return Ok(()),
     };

@@ -13,6 +13,7 @@ pub mod graph;
 pub mod host;
 pub mod inventory;
 pub mod journal;
+pub mod overlay_apply;
 pub mod own_steps;
 pub mod plan;
 pub mod render;
@@ -137,7 +138,12 @@ pub fn prepare(roots: &Roots, host: &dyn Host) -> Result<Prepared, ReconcileErro
     let staged = store
         .load_staged(&enrollment)?
         .ok_or(crate::follower::FollowerError::NothingStaged)?;
-    let desired = render::render(&staged.doc, &store.blobs(), roots, host)?;
+    let overlay = crate::follower::overlay::Overlay::load(&roots.codexport_home).map_err(render::RenderError::from)?;
+    let local = render::Local {
+        settings: &settings,
+        overlay: &overlay,
+    };
+    let desired = render::render(&staged.doc, &store.blobs(), roots, host, local)?;
     plan_for(roots, desired, settings.on_drift, settings, host)
 }
 
@@ -241,6 +247,7 @@ pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Appli
         files,
         installs: Vec::new(),
         config: None,
+        exclude: settings.exclude.clone(),
     };
     let prepared = plan_for(roots, desired, OnDrift::Overwrite, settings, host)?;
     run(roots, host, recovered, prepared, GenerationKind::Rollback, true)

@@ -60,6 +60,9 @@ pub enum StepKind {
     WriteMcpManifest,
     /// Install an MCP server's artifact under `$CODEXPORT_HOME/mcp-artifacts/`.
     InstallMcpArtifact,
+    /// Stop managing a file that `exclude` in local.toml now covers: it is left as it is and
+    /// leaves the inventory (always a no-op on disk).
+    Release,
 }
 
 /// One step.
@@ -269,19 +272,34 @@ pub fn build(
     for (path, last) in inventory.files.iter().filter(|(p, _)| !wanted.contains(p.as_str())) {
         let actual = host.observe(&codex_home.join(path))?;
         observed_hash.update(format!("{path}\0{actual:?}\n"));
-        let Some(decision) = decide_remove(last, &actual, policy) else {
+        let decision = if desired.excludes(path) {
+            Some(Decision {
+                action: Action::Noop,
+                reason: "excluded in local.toml: left as it is, no longer managed".into(),
+                drift: false,
+                obstruction: None,
+            })
+        } else {
+            decide_remove(last, &actual, policy)
+        };
+        let Some(decision) = decision else {
             continue;
         };
+        let released = desired.excludes(path);
         let class = classify(path);
         let sensitive = class == FileClass::Secret;
         let size_before = match actual {
             Observed::File { size, .. } if !sensitive => Some(size),
             _ => None,
         };
-        let id = format!("remove:{path}");
+        let id = format!("{}:{path}", if released { "release" } else { "remove" });
         let step = PlanStep {
             id: id.clone(),
-            kind: StepKind::RemoveFile,
+            kind: if released {
+                StepKind::Release
+            } else {
+                StepKind::RemoveFile
+            },
             action: decision.action,
             path: path.clone(),
             root: Root::CodexHome,

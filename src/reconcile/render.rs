@@ -1,9 +1,11 @@
 //! Render the verified document into the files this follower should have.
 //!
-//! config.toml and hooks.json get `${home}`/`${codexHome}` expanded to this follower's paths in
-//! string values and keys (never by text substitution); other files are the master's bytes.
+//! config.toml and hooks.json get `${home}`/`${codexHome}` and the `[pathVariables]` of
+//! local.toml expanded in string values and keys (never by text substitution); other files are
+//! the master's bytes. Then the overlay (local MCP servers, skills, overrides) is applied and
+//! `exclude` of local.toml leaves files out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::blobstore::BlobStore;
@@ -11,6 +13,8 @@ use crate::codex::config::{ParseError, parse_config, parse_hooks};
 use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON};
 use crate::codex::portable::{ExpandError, expand_json, expand_toml};
 use crate::exit::{Exit, ExitStatus};
+use crate::follower::local::LocalSettings;
+use crate::follower::overlay::Overlay;
 use crate::model::{DesiredState, FileClass};
 use crate::paths::Roots;
 
@@ -20,6 +24,7 @@ use crate::mcp::manifest::{launcher_table, render_manifest};
 use crate::model::document::McpTransport;
 
 use super::host::{Host, Observed};
+use super::overlay_apply;
 
 /// The launcher binary, relative to CODEXPORT_HOME.
 pub const LAUNCHER: &str = "bin/codexport";
@@ -118,6 +123,15 @@ pub struct Desired {
     /// How config.toml was merged with the file on disk (set by
     /// [`super::config_step::merge_into`] before planning; `None` when there is no config.toml).
     pub config: Option<super::config_step::ConfigOutcome>,
+    /// `exclude` of local.toml: matching paths are left as they are and no longer managed.
+    pub exclude: Vec<String>,
+}
+
+impl Desired {
+    /// True when local.toml excludes `path` (relative to CODEX_HOME).
+    pub fn excludes(&self, path: &str) -> bool {
+        crate::follower::local::is_excluded(&self.exclude, path, crate::codex::layout::classify(path))
+    }
 }
 
 /// Why rendering failed.
@@ -142,6 +156,21 @@ pub enum RenderError {
     /// The canonical config.toml or hooks.json does not parse.
     #[error(transparent)]
     Parse(#[from] ParseError),
+    /// The follower's overlay (mcps.local.toml, skills/, overrides/) is invalid.
+    #[error(transparent)]
+    Overlay(#[from] crate::follower::overlay::OverlayError),
+    /// A local MCP server or skill has the name of one of the master's.
+    #[error("{file}: the {what} `{name}` is also defined by the master")]
+    NameTaken {
+        /// The overlay file or directory.
+        file: String,
+        /// `MCP server` or `skill`.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// The local.toml list that allows the override.
+        allow: &'static str,
+    },
     /// An MCP artifact of the document cannot be installed safely (bad name or version).
     #[error(transparent)]
     Mcp(#[from] InstallError),
@@ -153,30 +182,56 @@ pub enum RenderError {
 impl ExitStatus for RenderError {
     fn exit(&self) -> Exit {
         match self {
-            RenderError::Expand { .. } => Exit::Usage,
-            RenderError::MissingBlob { .. } => Exit::Error,
+            RenderError::Expand { .. } | RenderError::NameTaken { .. } => Exit::Usage,
+            RenderError::Overlay(e) => e.exit(),
             _ => Exit::Error,
         }
     }
     fn hint(&self) -> Option<String> {
         match self {
-            RenderError::Expand { .. } => {
-                Some("the master's config uses a variable this follower has no value for (follower path variables are not supported yet): remove it on the master".into())
-            }
+            RenderError::Expand { .. } => Some(
+                "give the variable a value for this follower in $CODEXPORT_HOME/local.toml, e.g. [pathVariables] workspaceRoot = \"/srv/work\"".into(),
+            ),
+            RenderError::NameTaken { name, allow, .. } => Some(format!(
+                "rename yours, or let it replace the master's with {allow} = [\"{name}\"] in $CODEXPORT_HOME/local.toml"
+            )),
+            RenderError::Overlay(e) => e.hint(),
             RenderError::MissingBlob { .. } => Some("run `codexport sync` to fetch it".into()),
             _ => None,
         }
     }
 }
 
-/// Render `doc` for the follower at `roots`, reading blobs through `host`.
-pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots, host: &dyn Host) -> Result<Desired, RenderError> {
-    let vars = BTreeMap::from([
-        ("home".to_string(), roots.home.display().to_string()),
-        ("codexHome".to_string(), roots.codex_home.display().to_string()),
-    ]);
+/// The follower's own inputs to rendering: `local.toml` and the overlay.
+#[derive(Debug, Clone, Copy)]
+pub struct Local<'a> {
+    /// local.toml (path variables, exclusions, allowed overrides).
+    pub settings: &'a LocalSettings,
+    /// mcps.local.toml, skills/, overrides/.
+    pub overlay: &'a Overlay,
+}
+
+/// The variables a follower expands: `home`, `codexHome` and `[pathVariables]`.
+pub fn variables(roots: &Roots, settings: &LocalSettings) -> BTreeMap<String, String> {
+    let mut vars = settings.path_variables.clone();
+    vars.insert("home".into(), roots.home.display().to_string());
+    vars.insert("codexHome".into(), roots.codex_home.display().to_string());
+    vars
+}
+
+/// Render `doc` for the follower at `roots`, reading blobs through `host`, with the follower's
+/// `local` settings and overlay applied.
+pub fn render(
+    doc: &DesiredState,
+    blobs: &BlobStore,
+    roots: &Roots,
+    host: &dyn Host,
+    local: Local<'_>,
+) -> Result<Desired, RenderError> {
+    let vars = variables(roots, local.settings);
+    let excluded = |path: &str, class: FileClass| local.settings.excludes(path, class);
     let mut files = Vec::with_capacity(doc.spec.files.len() + 2);
-    for f in &doc.spec.files {
+    for f in doc.spec.files.iter().filter(|f| !excluded(&f.path, f.class)) {
         let blob = blobs.path_of(&f.sha256);
         if !matches!(host.observe(&blob)?, Observed::File { .. }) {
             return Err(RenderError::MissingBlob {
@@ -199,17 +254,34 @@ pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots, host: &dyn H
             class: f.class,
         });
     }
-    if let Some(config) = &doc.spec.config {
-        let text = blob_text(host, blobs, CONFIG_TOML, &config.sha256)?;
-        let mut parsed = parse_config(Path::new(CONFIG_TOML), &text)?;
-        expand_toml(&mut parsed, &vars).map_err(|source| RenderError::Expand {
-            file: CONFIG_TOML.into(),
-            source,
-        })?;
-        point_command_servers_at_the_launcher(&mut parsed, &roots.codexport_home);
-        files.push(rendered(CONFIG_TOML, parsed.to_string().into_bytes(), CONFIG_MODE));
+    let mut replaced_servers = BTreeSet::new();
+    if !excluded(CONFIG_TOML, FileClass::Config) {
+        let canonical = match &doc.spec.config {
+            Some(config) => {
+                let text = blob_text(host, blobs, CONFIG_TOML, &config.sha256)?;
+                let mut parsed = parse_config(Path::new(CONFIG_TOML), &text)?;
+                expand_toml(&mut parsed, &vars).map_err(|source| RenderError::Expand {
+                    file: CONFIG_TOML.into(),
+                    source,
+                })?;
+                point_command_servers_at_the_launcher(&mut parsed, &roots.codexport_home);
+                Some(parsed)
+            }
+            None => None,
+        };
+        let has_local = !local.overlay.mcp_servers.is_empty() || local.overlay.config_patch.is_some();
+        if canonical.is_some() || has_local {
+            let mut config = canonical.unwrap_or_default();
+            replaced_servers = overlay_apply::apply_to_config(&mut config, local.overlay, local.settings, &vars)?;
+            files.push(rendered(CONFIG_TOML, config.to_string().into_bytes(), CONFIG_MODE));
+        }
     }
-    if let Some(hooks) = &doc.spec.hooks {
+    if let Some(hooks) = doc
+        .spec
+        .hooks
+        .as_ref()
+        .filter(|_| !excluded(HOOKS_JSON, FileClass::Config))
+    {
         let text = blob_text(host, blobs, HOOKS_JSON, &hooks.sha256)?;
         let mut value = parse_hooks(Path::new(HOOKS_JSON), &text)?;
         expand_json(&mut value, &vars).map_err(|source| RenderError::Expand {
@@ -219,6 +291,8 @@ pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots, host: &dyn H
         let pretty = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)? + "\n";
         files.push(rendered(HOOKS_JSON, pretty.into_bytes(), HOOKS_MODE));
     }
+    overlay_apply::apply_to_files(&mut files, local.overlay, local.settings, host)?;
+    let doc = &without_servers(doc, &replaced_servers);
     files.extend(own_files(doc, &vars, host)?);
     files.sort_by(|a, b| (a.root, &a.path).cmp(&(b.root, &b.path)));
     Ok(Desired {
@@ -226,7 +300,16 @@ pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots, host: &dyn H
         files,
         installs: installs(doc, &roots.codexport_home)?,
         config: None,
+        exclude: local.settings.exclude.clone(),
     })
+}
+
+/// The document without the MCP servers a local server replaced (they are neither launched
+/// nor installed here).
+fn without_servers(doc: &DesiredState, replaced: &BTreeSet<String>) -> DesiredState {
+    let mut doc = doc.clone();
+    doc.spec.mcp_servers.retain(|name, _| !replaced.contains(name));
+    doc
 }
 
 /// Every command server in the rendered config runs through `codexport mcp run <name>`
