@@ -2,14 +2,14 @@
 
 use super::*;
 
-fn alice_win() -> MasterPaths {
+pub(super) fn alice_win() -> MasterPaths {
     MasterPaths {
         home: r"C:\Users\alice".into(),
         codex_home: r"C:\Users\alice\.codex".into(),
     }
 }
 
-fn vars(home: &str, codex_home: &str) -> BTreeMap<String, String> {
+pub(super) fn vars(home: &str, codex_home: &str) -> BTreeMap<String, String> {
     BTreeMap::from([("home".into(), home.into()), ("codexHome".into(), codex_home.into())])
 }
 
@@ -270,3 +270,6 @@ fn expand_on_posix_follower() {
         ExpandError::Unterminated { key: String::new() }
     );
 }
+
+#[path = "portable_windows_roundtrip_tests.rs"]
+mod roundtrip;
