@@ -24,7 +24,7 @@ mod walk;
 #[path = "portable_win.rs"]
 mod win;
 
-use walk::{walk_json, walk_toml};
+use walk::{walk_json, walk_json_with, walk_toml, walk_toml_with};
 pub use win::PathStyle;
 
 /// The master's absolute paths that become variables: `codex_home` -> `${codexHome}`,
@@ -258,15 +258,18 @@ pub fn expand_str_styled(s: &str, vars: &BTreeMap<String, String>, style: PathSt
 
 /// Makes every string value and key of config.toml portable with [`portable_str`], in place.
 /// Comments, order and formatting of everything else are kept; a renamed key keeps its position
-/// and decor. Returns the number of strings and keys rewritten. Never fails.
+/// and decor. Returns the number of strings and keys rewritten. Never fails: when two keys of one
+/// table would get the same portable name (one Windows path spelled two ways, e.g.
+/// `C:\Users\alice\x` and `c:/users/alice/x`), the first keeps the new name and the later ones
+/// stay as they are.
 pub fn portable_toml(doc: &mut DocumentMut, master: &MasterPaths) -> usize {
-    walk_toml(doc, &mut |s| Ok(portable_str(s, master))).unwrap_or(0)
+    walk_toml_with(doc, &mut |s| Ok(portable_str(s, master)), true).unwrap_or(0)
 }
 
 /// Like [`portable_toml`] for a JSON document (e.g. hooks.json); object key order is kept.
 /// Returns the number of strings and keys rewritten. Never fails.
 pub fn portable_json(v: &mut serde_json::Value, master: &MasterPaths) -> usize {
-    walk_json(v, &mut |s| Ok(portable_str(s, master))).unwrap_or(0)
+    walk_json_with(v, &mut |s| Ok(portable_str(s, master)), true).unwrap_or(0)
 }
 
 fn expander(

@@ -12,6 +12,9 @@ pub(super) type Rewrite<'a> = dyn FnMut(&str) -> Result<Option<String>, ExpandEr
 struct Walker<'a> {
     f: &'a mut Rewrite<'a>,
     count: usize,
+    /// On two keys of one table rewritten to the same name, keep the later one as it was
+    /// instead of failing (the master side: a Windows path has many spellings).
+    keep_duplicates: bool,
 }
 
 fn child(path: &str, key: &str) -> String {
@@ -65,7 +68,8 @@ impl Walker<'_> {
     }
 
     /// New names for `keys` (None = unchanged), or None when no key changes. Fails on an
-    /// expansion error or when two keys would end up equal.
+    /// expansion error or when two keys would end up equal; with `keep_duplicates`, a key whose
+    /// new name is taken by an earlier key keeps its old name instead.
     fn new_names<'k>(
         &mut self,
         keys: impl Iterator<Item = &'k str> + Clone,
@@ -79,10 +83,15 @@ impl Walker<'_> {
             return Ok(None);
         }
         let mut seen = HashSet::new();
-        for (k, n) in keys.zip(&names) {
-            let name = n.as_deref().unwrap_or(k);
+        for (k, n) in keys.zip(names.iter_mut()) {
+            let name = n.clone().unwrap_or_else(|| k.to_owned());
+            if seen.contains(&name) && self.keep_duplicates && n.is_some() {
+                *n = None;
+                self.count -= 1;
+            }
+            let name = n.clone().unwrap_or_else(|| k.to_owned());
             if !seen.insert(name) {
-                let key = child(path, name);
+                let key = child(path, n.as_deref().unwrap_or(k));
                 return Err(ExpandError::DuplicateKey { key });
             }
         }
@@ -192,14 +201,42 @@ impl Walker<'_> {
     }
 }
 
+/// Rewrites every string value and key of `doc` with `f`; returns how many changed.
 pub(super) fn walk_toml(doc: &mut DocumentMut, f: &mut Rewrite<'_>) -> Result<usize, ExpandError> {
-    let mut w = Walker { f, count: 0 };
+    walk_toml_with(doc, f, false)
+}
+
+/// [`walk_toml`], with `keep_duplicates` as in [`Walker`].
+pub(super) fn walk_toml_with(
+    doc: &mut DocumentMut,
+    f: &mut Rewrite<'_>,
+    keep_duplicates: bool,
+) -> Result<usize, ExpandError> {
+    let mut w = Walker {
+        f,
+        count: 0,
+        keep_duplicates,
+    };
     w.table(doc.as_table_mut(), "")?;
     Ok(w.count)
 }
 
+/// Rewrites every string value and key of a JSON document with `f`; returns how many changed.
 pub(super) fn walk_json(v: &mut serde_json::Value, f: &mut Rewrite<'_>) -> Result<usize, ExpandError> {
-    let mut w = Walker { f, count: 0 };
+    walk_json_with(v, f, false)
+}
+
+/// [`walk_json`], with `keep_duplicates` as in [`Walker`].
+pub(super) fn walk_json_with(
+    v: &mut serde_json::Value,
+    f: &mut Rewrite<'_>,
+    keep_duplicates: bool,
+) -> Result<usize, ExpandError> {
+    let mut w = Walker {
+        f,
+        count: 0,
+        keep_duplicates,
+    };
     w.json(v, "")?;
     Ok(w.count)
 }

@@ -278,6 +278,22 @@ fn toml_from_windows_master_keeps_layout() {
 }
 
 #[test]
+fn colliding_spellings_keep_the_later_key() {
+    let src = "[projects.'C:\\Users\\alice\\x']\na = 1\n[projects.\"c:/users/alice/x\"]\nb = 'C:\\Users\\alice'\n";
+    let mut doc: DocumentMut = src.parse().unwrap();
+    assert_eq!(portable_toml(&mut doc, &alice_win()), 2);
+    let want = "[projects.\"${home}/x\"]\na = 1\n[projects.\"c:/users/alice/x\"]\nb = \"${home}\"\n";
+    assert_eq!(doc.to_string(), want);
+    let mut v = serde_json::json!({"C:\\Users\\alice": 1, "c:\\users\\alice": 2, "k": "C:/Users/alice/x"});
+    assert_eq!(portable_json(&mut v, &alice_win()), 2);
+    assert_eq!(v.to_string(), r#"{"${home}":1,"c:\\users\\alice":2,"k":"${home}/x"}"#);
+    // On a follower, two keys that expand alike are still an error.
+    let mut v = serde_json::json!({"${home}/x": 1, "C:\\Users\\bob\\x": 2});
+    let err = expand_json_styled(&mut v, &followers()[1].0, W).unwrap_err();
+    assert!(matches!(err, ExpandError::DuplicateKey { .. }), "{err:?}");
+}
+
+#[test]
 fn hooks_json_between_styles() {
     let original = serde_json::json!({"hooks": {"SessionStart": [{"matcher": "startup", "hooks": [
         {"type": "command", "command": "powershell -File C:\\Users\\alice\\.codex\\hooks\\start.ps1 -Log C:/Users/alice/log.txt"},
