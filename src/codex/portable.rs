@@ -5,18 +5,35 @@
 //! the parsed document (`toml_edit::DocumentMut` or `serde_json::Value`) and rewrite only string
 //! values and table keys, never the file's text, so comments and layout survive.
 //!
+//! Windows: a master whose home is a drive path (`C:\Users\alice`) has its paths matched in
+//! every Windows spelling, and the path text after the variable gets `/` separators
+//! (`${home}/src/app`); a follower expands for its [`PathStyle`], turning those `/` back into `\`
+//! on Windows. `\\?\${home}` (from a verbatim `\\?\C:\...` key) only ever comes from a
+//! Windows master.
+//!
 //! Escaping: a literal `${` already present in a master string is written as `$${`, and
 //! expansion turns `$${` back into `${`. Every other `$` is literal (`$HOME`, `$`, `$$`).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
-use toml_edit::{DocumentMut, Formatted, InlineTable, Item, Key, Table, Value};
+use toml_edit::DocumentMut;
+
+#[path = "portable_walk.rs"]
+mod walk;
+
+#[path = "portable_win.rs"]
+mod win;
+
+use walk::{walk_json, walk_json_with, walk_toml, walk_toml_with};
+pub use win::PathStyle;
 
 /// The master's absolute paths that become variables: `codex_home` -> `${codexHome}`,
 /// `home` -> `${home}`.
 ///
-/// Trailing slashes are ignored. A path that is empty or `/` after trimming is never rewritten
-/// (a home of `/` would otherwise turn every absolute path into a variable).
+/// Either path may be POSIX (`/home/alice`) or a Windows drive path (`C:\Users\alice`,
+/// `C:/Users/alice`, `\\?\C:\Users\alice`); see [`portable_str`] for how each is matched.
+/// Trailing `/` and `\` are ignored. A path that is empty, `/` or a drive root (`C:\`) after
+/// trimming is never rewritten (it would otherwise turn every absolute path into a variable).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MasterPaths {
     /// The master user's home directory, e.g. `/home/alice`.
@@ -81,28 +98,27 @@ fn is_path_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | '~')
 }
 
-/// The (path, variable) pairs to try, longest path first (`codexHome` wins a tie).
-fn targets(master: &MasterPaths) -> Vec<(&str, &'static str)> {
-    let mut t: Vec<(&str, &'static str)> = [
-        (master.codex_home.trim_end_matches('/'), "codexHome"),
-        (master.home.trim_end_matches('/'), "home"),
-    ]
-    .into_iter()
-    .filter(|(p, _)| !p.is_empty())
-    .collect();
-    t.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
-    t
-}
-
 /// Rewrite one string: escape any pre-existing literal `${` as `$${`, then replace the master
 /// path prefixes (`codex_home`, `home`) at path boundaries by `${codexHome}` / `${home}`.
+/// All occurrences are replaced, the longer master path tried first. Returns `None` when the
+/// string is unchanged. Never fails.
 ///
-/// A master path matches only where the character before it is the start of the string or
-/// neither a path character (alphanumeric, `_ - . / ~`) nor `$`, and the character after it is
-/// the end of the string, `/`, or not a path character. All occurrences are replaced.
-/// Returns `None` when the string is unchanged. Never fails.
+/// Boundaries: a master path matches only where the character before it is the start of the
+/// string or neither a path character nor `$`, and the character after it is the end of the
+/// string, a separator, or not a path character. Path characters are alphanumeric, `_ - . / ~`,
+/// plus `\` for a Windows master path; separators are `/`, plus `\` for a Windows master path.
+///
+/// - A POSIX master path (anything but a drive path) matches literally and case-sensitively,
+///   but never directly after `\\?\` (`\\?\${..}` is reserved for Windows verbatim paths).
+/// - A Windows master path (a drive path, e.g. `C:\Users\alice`) matches in any spelling:
+///   exactly one `\` or `/` between components (`C:/Users\alice`, not `C:\Users\\alice`), any
+///   case (`c:\USERS\Alice`; Unicode lowercase per character), and behind the verbatim prefix
+///   (`\\?\C:\Users\alice`: the boundary rule then applies before the `\\?\`, which is kept:
+///   `\\?\${home}`). The path text right after the match, up to the first character that is not
+///   a run character (alphanumeric, `_ - . ~ @ + / \`), gets `/` separators:
+///   `"C:\Users\alice\src\app" x\y` -> `"${home}/src/app" x\y`.
 pub fn portable_str(s: &str, master: &MasterPaths) -> Option<String> {
-    let targets = targets(master);
+    let targets = win::targets(master);
     let mut out = String::with_capacity(s.len() + 8);
     let mut changed = false;
     let mut prev: Option<char> = None;
@@ -115,20 +131,23 @@ pub fn portable_str(s: &str, master: &MasterPaths) -> Option<String> {
             changed = true;
             continue;
         }
-        if prev.is_none_or(|p| !is_path_char(p) && p != '$') {
-            let hit = targets.iter().find(|(p, _)| {
-                rest.strip_prefix(p)
-                    .is_some_and(|after| after.chars().next().is_none_or(|a| a == '/' || !is_path_char(a)))
-            });
-            if let Some((p, var)) = hit {
-                out.push_str("${");
-                out.push_str(var);
-                out.push('}');
-                rest = &rest[p.len()..];
-                prev = p.chars().next_back();
-                changed = true;
-                continue;
+        if let Some(hit) = win::find_hit(&targets, &s[..s.len() - rest.len()], rest, prev) {
+            if hit.verbatim {
+                out.push_str(win::VERBATIM);
             }
+            out.push_str("${");
+            out.push_str(hit.var);
+            out.push('}');
+            prev = rest[..hit.len].chars().next_back();
+            rest = &rest[hit.len..];
+            if hit.windows {
+                let (run, after) = rest.split_at(win::run_len(rest));
+                win::push_with_sep(&mut out, run, '/');
+                prev = run.chars().next_back().or(prev);
+                rest = after;
+            }
+            changed = true;
+            continue;
         }
         out.push(c);
         rest = &rest[c.len_utf8()..];
@@ -171,259 +190,128 @@ fn lex(s: &str) -> Vec<Piece<'_>> {
     out
 }
 
-/// Expand `${name}` from `vars` (`$${` -> literal `${`; any other `$` is literal). Values are
-/// inserted as they are, not expanded again.
+/// Expand `${name}` from `vars` for a follower of the native style ([`PathStyle::native`]); see
+/// [`expand_str_styled`].
 ///
 /// Errors: [`ExpandError::UnknownVariable`] naming the variable, or
 /// [`ExpandError::Unterminated`]; `key` is empty in both.
 pub fn expand_str(s: &str, vars: &BTreeMap<String, String>) -> Result<String, ExpandError> {
+    expand_str_styled(s, vars, PathStyle::native())
+}
+
+/// Expand `${name}` from `vars` (`$${` -> literal `${`; any other `$` is literal) for a follower
+/// whose paths are written in `style`. Values are inserted as they are, not expanded again,
+/// except as follows.
+///
+/// - `Windows`: after `${home}`, `${codexHome}` or any variable whose value is an absolute
+///   Windows path (see [`PathStyle::of`]), the `/` of the path text that directly follows
+///   become `\`, up to the first character that is not a run character (alphanumeric,
+///   `_ - . ~ @ + / \`): `${home}/src/app x/y` -> `C:\Users\bob\src\app x/y`.
+/// - `\\?\` directly before a variable (a Windows master's verbatim path): dropped on `Posix`
+///   (`\\?\${home}/x` -> `/home/bob/x`); kept on `Windows`, where a drive value gets `\`
+///   separators, a value that is already verbatim replaces the prefix and a UNC value
+///   `\\srv\share` becomes `\\?\UNC\srv\share`.
+/// - Any other `\` is left alone in both styles.
+///
+/// Errors: as [`expand_str`].
+pub fn expand_str_styled(s: &str, vars: &BTreeMap<String, String>, style: PathStyle) -> Result<String, ExpandError> {
     let mut out = String::with_capacity(s.len());
+    // Inside the path text after a variable whose separators become `\`.
+    let mut in_run = false;
+    let mut verbatim = false;
     for piece in lex(s) {
         match piece {
-            Piece::Lit(t) => out.push_str(t),
-            Piece::Var(name) => match vars.get(name) {
-                Some(v) => out.push_str(v),
-                None => {
+            Piece::Lit(t) => {
+                // The run only turns `/` into `\`, so `out` ends with `\\?\` when `t` does.
+                verbatim = t.ends_with(win::VERBATIM);
+                let rest = if in_run {
+                    let (run, after) = t.split_at(win::run_len(t));
+                    win::push_with_sep(&mut out, run, '\\');
+                    in_run = after.is_empty();
+                    after
+                } else {
+                    t
+                };
+                out.push_str(rest);
+            }
+            Piece::Var(name) => {
+                let Some(v) = vars.get(name) else {
                     return Err(ExpandError::UnknownVariable {
                         key: String::new(),
                         variable: name.to_owned(),
                     });
+                };
+                if verbatim {
+                    out.truncate(out.len() - win::VERBATIM.len());
+                    out.push_str(&win::verbatim_value(style, v));
+                } else {
+                    out.push_str(v);
                 }
-            },
+                in_run = win::converts_after(style, name, v);
+                verbatim = false;
+            }
             Piece::Unterminated => return Err(ExpandError::Unterminated { key: String::new() }),
         }
     }
     Ok(out)
 }
 
-type Rewrite<'a> = dyn FnMut(&str) -> Result<Option<String>, ExpandError> + 'a;
-
-/// Applies a string rewrite to every string value and key of a document.
-struct Walker<'a> {
-    f: &'a mut Rewrite<'a>,
-    count: usize,
-}
-
-fn child(path: &str, key: &str) -> String {
-    let key = Key::new(key);
-    if path.is_empty() {
-        key.display_repr().into_owned()
-    } else {
-        format!("{path}.{}", key.display_repr())
-    }
-}
-
-/// Tables whose keys can be renamed in place (remove all, re-insert in the same order).
-trait Keyed {
-    type V;
-    fn keys(&self) -> Vec<Key>;
-    fn take(&mut self, key: &str) -> Option<(Key, Self::V)>;
-    fn put(&mut self, key: &Key, v: Self::V);
-}
-
-impl Keyed for Table {
-    type V = Item;
-    fn keys(&self) -> Vec<Key> {
-        self.iter().filter_map(|(k, _)| self.key(k).cloned()).collect()
-    }
-    fn take(&mut self, key: &str) -> Option<(Key, Item)> {
-        self.remove_entry(key)
-    }
-    fn put(&mut self, key: &Key, v: Item) {
-        self.insert_formatted(key, v);
-    }
-}
-
-impl Keyed for InlineTable {
-    type V = Value;
-    fn keys(&self) -> Vec<Key> {
-        self.iter().filter_map(|(k, _)| self.key(k).cloned()).collect()
-    }
-    fn take(&mut self, key: &str) -> Option<(Key, Value)> {
-        self.remove_entry(key)
-    }
-    fn put(&mut self, key: &Key, v: Value) {
-        self.insert_formatted(key, v);
-    }
-}
-
-impl Walker<'_> {
-    fn apply(&mut self, s: &str, path: &str) -> Result<Option<String>, ExpandError> {
-        let new = (self.f)(s).map_err(|e| e.at(path))?;
-        self.count += usize::from(new.is_some());
-        Ok(new)
-    }
-
-    /// New names for `keys` (None = unchanged), or None when no key changes. Fails on an
-    /// expansion error or when two keys would end up equal.
-    fn new_names<'k>(
-        &mut self,
-        keys: impl Iterator<Item = &'k str> + Clone,
-        path: &str,
-    ) -> Result<Option<Vec<Option<String>>>, ExpandError> {
-        let mut names = Vec::new();
-        for k in keys.clone() {
-            names.push(self.apply(k, &child(path, k))?);
-        }
-        if names.iter().all(Option::is_none) {
-            return Ok(None);
-        }
-        let mut seen = HashSet::new();
-        for (k, n) in keys.zip(&names) {
-            let name = n.as_deref().unwrap_or(k);
-            if !seen.insert(name) {
-                let key = child(path, name);
-                return Err(ExpandError::DuplicateKey { key });
-            }
-        }
-        Ok(Some(names))
-    }
-
-    /// Renames the keys of `m` that the rewrite changes. toml_edit cannot rename a key in
-    /// place, so all entries are removed and re-inserted in order; a renamed key gets a fresh
-    /// repr and the old key's leaf and dotted decor.
-    fn rename<M: Keyed>(&mut self, m: &mut M, path: &str) -> Result<(), ExpandError> {
-        let keys = m.keys();
-        let Some(names) = self.new_names(keys.iter().map(Key::get), path)? else {
-            return Ok(());
-        };
-        let mut entries = Vec::with_capacity(keys.len());
-        for (k, n) in keys.iter().zip(names) {
-            if let Some((key, v)) = m.take(k.get()) {
-                let key = match n {
-                    Some(n) => Key::new(n)
-                        .with_leaf_decor(key.leaf_decor().clone())
-                        .with_dotted_decor(key.dotted_decor().clone()),
-                    None => key,
-                };
-                entries.push((key, v));
-            }
-        }
-        for (key, v) in entries {
-            m.put(&key, v);
-        }
-        Ok(())
-    }
-
-    fn table(&mut self, t: &mut Table, path: &str) -> Result<(), ExpandError> {
-        for (k, item) in t.iter_mut() {
-            self.item(item, &child(path, k.get()))?;
-        }
-        self.rename(t, path)
-    }
-
-    fn item(&mut self, item: &mut Item, path: &str) -> Result<(), ExpandError> {
-        match item {
-            Item::Value(v) => self.value(v, path),
-            Item::Table(t) => self.table(t, path),
-            Item::ArrayOfTables(a) => {
-                for (i, t) in a.iter_mut().enumerate() {
-                    self.table(t, &format!("{path}[{i}]"))?;
-                }
-                Ok(())
-            }
-            Item::None => Ok(()),
-        }
-    }
-
-    fn value(&mut self, v: &mut Value, path: &str) -> Result<(), ExpandError> {
-        match v {
-            Value::String(s) => {
-                if let Some(new) = self.apply(s.value(), path)? {
-                    // A fresh repr: toml_edit picks a valid encoding for the new content.
-                    let mut f = Formatted::new(new);
-                    *f.decor_mut() = s.decor().clone();
-                    *s = f;
-                }
-            }
-            Value::Array(a) => {
-                for (i, v) in a.iter_mut().enumerate() {
-                    self.value(v, &format!("{path}[{i}]"))?;
-                }
-            }
-            Value::InlineTable(t) => {
-                for (k, v) in t.iter_mut() {
-                    self.value(v, &child(path, k.get()))?;
-                }
-                self.rename(t, path)?;
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn json(&mut self, v: &mut serde_json::Value, path: &str) -> Result<(), ExpandError> {
-        use serde_json::Value as J;
-        match v {
-            J::String(s) => {
-                if let Some(new) = self.apply(s, path)? {
-                    *s = new;
-                }
-            }
-            J::Array(a) => {
-                for (i, v) in a.iter_mut().enumerate() {
-                    self.json(v, &format!("{path}[{i}]"))?;
-                }
-            }
-            J::Object(m) => {
-                for (k, v) in m.iter_mut() {
-                    self.json(v, &child(path, k))?;
-                }
-                if let Some(names) = self.new_names(m.keys().map(String::as_str), path)? {
-                    let old = std::mem::take(m);
-                    for ((k, v), n) in old.into_iter().zip(names) {
-                        m.insert(n.unwrap_or(k), v);
-                    }
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-fn walk_toml(doc: &mut DocumentMut, f: &mut Rewrite<'_>) -> Result<usize, ExpandError> {
-    let mut w = Walker { f, count: 0 };
-    w.table(doc.as_table_mut(), "")?;
-    Ok(w.count)
-}
-
-fn walk_json(v: &mut serde_json::Value, f: &mut Rewrite<'_>) -> Result<usize, ExpandError> {
-    let mut w = Walker { f, count: 0 };
-    w.json(v, "")?;
-    Ok(w.count)
-}
-
 /// Makes every string value and key of config.toml portable with [`portable_str`], in place.
 /// Comments, order and formatting of everything else are kept; a renamed key keeps its position
-/// and decor. Returns the number of strings and keys rewritten. Never fails.
+/// and decor. Returns the number of strings and keys rewritten. Never fails: when two keys of one
+/// table would get the same portable name (one Windows path spelled two ways, e.g.
+/// `C:\Users\alice\x` and `c:/users/alice/x`), the first keeps the new name and the later ones
+/// stay as they are.
 pub fn portable_toml(doc: &mut DocumentMut, master: &MasterPaths) -> usize {
-    walk_toml(doc, &mut |s| Ok(portable_str(s, master))).unwrap_or(0)
+    walk_toml_with(doc, &mut |s| Ok(portable_str(s, master)), true).unwrap_or(0)
 }
 
 /// Like [`portable_toml`] for a JSON document (e.g. hooks.json); object key order is kept.
 /// Returns the number of strings and keys rewritten. Never fails.
 pub fn portable_json(v: &mut serde_json::Value, master: &MasterPaths) -> usize {
-    walk_json(v, &mut |s| Ok(portable_str(s, master))).unwrap_or(0)
+    walk_json_with(v, &mut |s| Ok(portable_str(s, master)), true).unwrap_or(0)
 }
 
-fn expander(vars: &BTreeMap<String, String>) -> impl FnMut(&str) -> Result<Option<String>, ExpandError> {
-    |s| Ok(Some(expand_str(s, vars)?).filter(|new| new != s))
+fn expander(
+    vars: &BTreeMap<String, String>,
+    style: PathStyle,
+) -> impl FnMut(&str) -> Result<Option<String>, ExpandError> {
+    move |s| Ok(Some(expand_str_styled(s, vars, style)?).filter(|new| new != s))
 }
 
-/// Expands variables ([`expand_str`]) in every string value and key of a TOML document, in
-/// place. Returns the number of strings and keys that changed.
+/// Expands variables ([`expand_str`], native style) in every string value and key of a TOML
+/// document, in place; see [`expand_toml_styled`].
+pub fn expand_toml(doc: &mut DocumentMut, vars: &BTreeMap<String, String>) -> Result<usize, ExpandError> {
+    expand_toml_styled(doc, vars, PathStyle::native())
+}
+
+/// Expands variables ([`expand_str_styled`] with `style`) in every string value and key of a
+/// TOML document, in place. Returns the number of strings and keys that changed. A renamed key
+/// keeps its position and decor.
 ///
 /// Errors name the dotted key path (e.g. `mcp_servers.fs.args[1]`, `projects."${home}/x"`) and,
 /// for [`ExpandError::UnknownVariable`], the variable. On error the document may be partly
 /// expanded and should be discarded.
-pub fn expand_toml(doc: &mut DocumentMut, vars: &BTreeMap<String, String>) -> Result<usize, ExpandError> {
-    walk_toml(doc, &mut expander(vars))
+pub fn expand_toml_styled(
+    doc: &mut DocumentMut,
+    vars: &BTreeMap<String, String>,
+    style: PathStyle,
+) -> Result<usize, ExpandError> {
+    walk_toml(doc, &mut expander(vars, style))
 }
 
-/// Like [`expand_toml`] for a JSON document; object key order is kept.
+/// Like [`expand_toml`] for a JSON document (native style); object key order is kept.
 pub fn expand_json(v: &mut serde_json::Value, vars: &BTreeMap<String, String>) -> Result<usize, ExpandError> {
-    walk_json(v, &mut expander(vars))
+    expand_json_styled(v, vars, PathStyle::native())
+}
+
+/// Like [`expand_toml_styled`] for a JSON document (e.g. hooks.json); object key order is kept.
+pub fn expand_json_styled(
+    v: &mut serde_json::Value,
+    vars: &BTreeMap<String, String>,
+    style: PathStyle,
+) -> Result<usize, ExpandError> {
+    walk_json(v, &mut expander(vars, style))
 }
 
 /// Every variable name used (`${name}`, not the escaped `$${`) in the document's string values
@@ -446,3 +334,7 @@ pub fn variables_in_toml(doc: &DocumentMut) -> BTreeSet<String> {
 #[cfg(test)]
 #[path = "portable_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "portable_windows_tests.rs"]
+mod windows_tests;
