@@ -10,6 +10,7 @@ use crate::blobstore::BlobStore;
 use crate::codex::config::{ParseError, parse_config, parse_hooks};
 use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON};
 use crate::codex::portable::{ExpandError, expand_json, expand_toml};
+use crate::codex::trust::{TrustError, rekey_trust};
 use crate::exit::{Exit, ExitStatus};
 use crate::model::{DesiredState, FileClass};
 use crate::paths::Roots;
@@ -196,9 +197,32 @@ pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots, host: &dyn H
             class: f.class,
         });
     }
+    let hooks_value = match &doc.spec.hooks {
+        Some(hooks) => Some(parse_hooks(
+            Path::new(HOOKS_JSON),
+            &blob_text(host, blobs, HOOKS_JSON, &hooks.sha256)?,
+        )?),
+        None => None,
+    };
     if let Some(config) = &doc.spec.config {
         let text = blob_text(host, blobs, CONFIG_TOML, &config.sha256)?;
         let mut parsed = parse_config(Path::new(CONFIG_TOML), &text)?;
+        // Trust entries of the master's hooks, re-hashed for this follower's commands (the
+        // report is not shown anywhere yet).
+        let master = &doc.metadata.master;
+        let master_vars = BTreeMap::from([
+            ("home".to_string(), master.home.trim_end_matches('/').to_string()),
+            (
+                "codexHome".to_string(),
+                master.codex_home.trim_end_matches('/').to_string(),
+            ),
+        ]);
+        let _trust = rekey_trust(&mut parsed, hooks_value.as_ref(), &master_vars, &vars).map_err(
+            |TrustError::Expand { file, source, .. }| RenderError::Expand {
+                file: file.into(),
+                source,
+            },
+        )?;
         expand_toml(&mut parsed, &vars).map_err(|source| RenderError::Expand {
             file: CONFIG_TOML.into(),
             source,
@@ -206,9 +230,7 @@ pub fn render(doc: &DesiredState, blobs: &BlobStore, roots: &Roots, host: &dyn H
         point_command_servers_at_the_launcher(&mut parsed, &roots.codexport_home);
         files.push(rendered(CONFIG_TOML, parsed.to_string().into_bytes(), CONFIG_MODE));
     }
-    if let Some(hooks) = &doc.spec.hooks {
-        let text = blob_text(host, blobs, HOOKS_JSON, &hooks.sha256)?;
-        let mut value = parse_hooks(Path::new(HOOKS_JSON), &text)?;
+    if let Some(mut value) = hooks_value {
         expand_json(&mut value, &vars).map_err(|source| RenderError::Expand {
             file: HOOKS_JSON.into(),
             source,
