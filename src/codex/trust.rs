@@ -230,9 +230,12 @@ fn apply(config: &mut DocumentMut, updates: Vec<(String, Update)>) {
     }
 }
 
+/// Where a trust key points in its source: `(event_snake, group, handler)`.
+type At<'k> = (&'k str, usize, usize);
+
 /// For a key of the master's hooks.json or config.toml: the file, and `(event_snake, group,
 /// handler)` when the rest of the key is well formed. `None` for any other source.
-fn target(key: &str) -> Option<(&'static str, Option<(&str, usize, usize)>)> {
+fn target(key: &str) -> Option<(&'static str, Option<At<'_>>)> {
     let (file, rest) = [(HOOKS_JSON_SOURCE, HOOKS_JSON), (CONFIG_TOML_SOURCE, CONFIG_TOML)]
         .into_iter()
         .find_map(|(source, file)| Some((file, key.strip_prefix(source)?.strip_prefix(':')?)))?;

@@ -49,6 +49,10 @@ fn obj(v: Json) -> Map<String, Json> {
     v.as_object().unwrap().clone()
 }
 
+fn th(event: &str, matcher: Option<&str>, handler: Json) -> String {
+    trust_hash(event, matcher, &obj(handler))
+}
+
 // ---- the 8 corpus vectors ----
 
 fn pascal(snake: &str) -> String {
@@ -175,6 +179,10 @@ fn alice_hash(hooks: &Json, event: &str, g: usize, h: usize) -> String {
     trust_hash(event, group["matcher"].as_str(), &obj(group["hooks"][h].clone()))
 }
 
+fn alice() -> BTreeMap<String, String> {
+    vars(ALICE, "/home/alice/.codex")
+}
+
 fn bob() -> BTreeMap<String, String> {
     vars("/home/bob", "/home/bob/.codex")
 }
@@ -214,13 +222,7 @@ trusted_hash = "sha256:project"
     );
     let (before, portable_hooks) = portable(ALICE, &config, Some(hooks));
     let mut doc = before.clone();
-    let report = rekey_trust(
-        &mut doc,
-        portable_hooks.as_ref(),
-        &vars(ALICE, "/home/alice/.codex"),
-        &bob(),
-    )
-    .unwrap();
+    let report = rekey_trust(&mut doc, portable_hooks.as_ref(), &alice(), &bob()).unwrap();
     let k = |rest: &str| format!("${{codexHome}}/{rest}");
     assert_eq!(
         report,
@@ -287,13 +289,7 @@ fn a_stale_hash_that_would_trust_the_follower_hook_is_removed() {
         "[hooks.state.\"/home/alice/.codex/hooks.json:session_start:0:0\"]\ntrusted_hash = \"{bobs_hash}\"\nenabled = true\n"
     );
     let (mut doc, portable_hooks) = portable(ALICE, &config, Some(hooks));
-    let report = rekey_trust(
-        &mut doc,
-        portable_hooks.as_ref(),
-        &vars(ALICE, "/home/alice/.codex"),
-        &bob(),
-    )
-    .unwrap();
+    let report = rekey_trust(&mut doc, portable_hooks.as_ref(), &alice(), &bob()).unwrap();
     let key = "${codexHome}/hooks.json:session_start:0:0";
     assert_eq!(report.untrusted, [untrusted(key, UntrustedReason::Stale)]);
     assert_eq!(state_hash(&doc, key), None);
@@ -315,19 +311,21 @@ statusMessage = "in /home/alice"
 "/home/alice/.codex/config.toml:stop:0:0".trusted_hash = "STOP"
 "/home/alice/.codex/hooks.json:stop:0:0".trusted_hash = "STOP"
 "#;
-    let pre = trust_hash(
-        "PreToolUse",
-        Some("Edit|Write"),
-        &obj(json!({"type": "command", "command": "python3 /home/alice/.codex/check.py", "timeout": 10})),
-    );
-    let stop = trust_hash(
-        "Stop",
-        None,
-        &obj(json!({"command": "/home/alice/.codex/stop.sh", "statusMessage": "in /home/alice"})),
-    );
-    let config = config.replace("PRE", &pre).replace("STOP", &stop);
+    let pre = |home: &str| {
+        let command = format!("python3 {home}/.codex/check.py");
+        th(
+            "PreToolUse",
+            Some("Edit|Write"),
+            json!({"type": "command", "command": command, "timeout": 10}),
+        )
+    };
+    let stop = |home: &str| {
+        let (command, message) = (format!("{home}/.codex/stop.sh"), format!("in {home}"));
+        th("Stop", None, json!({"command": command, "statusMessage": message}))
+    };
+    let config = config.replace("PRE", &pre(ALICE)).replace("STOP", &stop(ALICE));
     let (mut doc, _) = portable(ALICE, &config, None);
-    let report = rekey_trust(&mut doc, None, &vars(ALICE, "/home/alice/.codex"), &bob()).unwrap();
+    let report = rekey_trust(&mut doc, None, &alice(), &bob()).unwrap();
     assert_eq!(
         report.rekeyed,
         [
@@ -344,24 +342,9 @@ statusMessage = "in /home/alice"
         "no hooks.json"
     );
     expand_toml(&mut doc, &bob()).unwrap();
-    let bob_pre = trust_hash(
-        "PreToolUse",
-        Some("Edit|Write"),
-        &obj(json!({"type": "command", "command": "python3 /home/bob/.codex/check.py", "timeout": 10})),
-    );
-    let bob_stop = trust_hash(
-        "Stop",
-        None,
-        &obj(json!({"command": "/home/bob/.codex/stop.sh", "statusMessage": "in /home/bob"})),
-    );
-    assert_eq!(
-        state_hash(&doc, "/home/bob/.codex/config.toml:pre_tool_use:0:0"),
-        Some(bob_pre)
-    );
-    assert_eq!(
-        state_hash(&doc, "/home/bob/.codex/config.toml:stop:0:0"),
-        Some(bob_stop)
-    );
+    let hash = |event: &str| state_hash(&doc, &format!("/home/bob/.codex/config.toml:{event}:0:0"));
+    assert_eq!(hash("pre_tool_use"), Some(pre("/home/bob")));
+    assert_eq!(hash("stop"), Some(stop("/home/bob")));
     let text = doc.to_string();
     assert!(text.contains(", enabled = true }"), "{text}");
     assert!(
@@ -377,10 +360,9 @@ fn variables_the_master_cannot_rebuild_stay_untrusted_and_the_follower_must_know
     ]}]}});
     let config = "[hooks.state.\"${codexHome}/hooks.json:session_start:0:0\"]\ntrusted_hash = \"sha256:1\"\n";
     let mut doc: DocumentMut = config.parse().unwrap();
-    let alice = vars(ALICE, "/home/alice/.codex");
     let mut with_root = bob();
     with_root.insert("workspaceRoot".into(), "/w".into());
-    let report = rekey_trust(&mut doc, Some(&hooks), &alice, &with_root).unwrap();
+    let report = rekey_trust(&mut doc, Some(&hooks), &alice(), &with_root).unwrap();
     assert_eq!(
         report.untrusted,
         [untrusted(
@@ -390,35 +372,19 @@ fn variables_the_master_cannot_rebuild_stay_untrusted_and_the_follower_must_know
     );
     assert_eq!(doc.to_string(), config);
 
-    let err = rekey_trust(&mut doc, Some(&hooks), &alice, &bob()).unwrap_err();
-    assert_eq!(
-        err,
-        TrustError::Expand {
-            key: "${codexHome}/hooks.json:session_start:0:0".into(),
-            file: "hooks.json",
-            source: ExpandError::UnknownVariable {
-                key: "hooks.SessionStart[0].hooks[0].command".into(),
-                variable: "workspaceRoot".into(),
-            },
-        }
-    );
-    assert!(
-        err.to_string()
-            .starts_with("hooks.json: unknown variable `${workspaceRoot}` in `hooks.SessionStart[0].hooks[0].command`"),
-        "{err}"
-    );
+    let err = rekey_trust(&mut doc, Some(&hooks), &alice(), &bob()).unwrap_err();
+    let want = "hooks.json: unknown variable `${workspaceRoot}` in `hooks.SessionStart[0].hooks[0].command` \
+                (the hook of `hooks.state.\"${codexHome}/hooks.json:session_start:0:0\"`)";
+    assert_eq!(err.to_string(), want);
+    assert!(matches!(err, TrustError::Expand { file: HOOKS_JSON, .. }));
 }
 
 #[test]
 fn keys_name_exactly_the_masters_two_sources() {
-    assert_eq!(
-        target("${codexHome}/hooks.json:stop:1:2"),
-        Some((HOOKS_JSON, Some(("stop", 1, 2))))
-    );
-    assert_eq!(
-        target("${codexHome}/config.toml:stop:0:0"),
-        Some((CONFIG_TOML, Some(("stop", 0, 0))))
-    );
+    let hooks = target("${codexHome}/hooks.json:stop:1:2");
+    assert_eq!(hooks, Some((HOOKS_JSON, Some(("stop", 1, 2)))));
+    let config = target("${codexHome}/config.toml:pre_tool_use:0:0");
+    assert_eq!(config, Some((CONFIG_TOML, Some(("pre_tool_use", 0, 0)))));
     for malformed in ["stop:+1:0", "stop:0", "stop:0:0:0", "stop:0:x", ""] {
         assert_eq!(
             target(&format!("${{codexHome}}/hooks.json:{malformed}")),
