@@ -12,6 +12,7 @@ use crate::blobstore::BlobStore;
 use crate::codex::config::{ParseError, parse_config, parse_hooks};
 use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON};
 use crate::codex::portable::{ExpandError, expand_json, expand_toml};
+use crate::codex::trust::{TrustError, rekey_trust};
 use crate::exit::{Exit, ExitStatus};
 use crate::follower::local::LocalSettings;
 use crate::follower::overlay::Overlay;
@@ -254,12 +255,28 @@ pub fn render(
             class: f.class,
         });
     }
+    let hooks_excluded = excluded(HOOKS_JSON, FileClass::Config);
+    let hooks_value = match doc.spec.hooks.as_ref().filter(|_| !hooks_excluded) {
+        Some(hooks) => Some(parse_hooks(
+            Path::new(HOOKS_JSON),
+            &blob_text(host, blobs, HOOKS_JSON, &hooks.sha256)?,
+        )?),
+        None => None,
+    };
     let mut replaced_servers = BTreeSet::new();
     if !excluded(CONFIG_TOML, FileClass::Config) {
         let canonical = match &doc.spec.config {
             Some(config) => {
                 let text = blob_text(host, blobs, CONFIG_TOML, &config.sha256)?;
                 let mut parsed = parse_config(Path::new(CONFIG_TOML), &text)?;
+                // Trust entries of the master's hooks, re-hashed for this follower's commands
+                // (the report is not shown anywhere yet).
+                let _trust = rekey_trust(&mut parsed, hooks_value.as_ref(), &master_variables(doc), &vars).map_err(
+                    |TrustError::Expand { file, source, .. }| RenderError::Expand {
+                        file: file.into(),
+                        source,
+                    },
+                )?;
                 expand_toml(&mut parsed, &vars).map_err(|source| RenderError::Expand {
                     file: CONFIG_TOML.into(),
                     source,
@@ -276,14 +293,7 @@ pub fn render(
             files.push(rendered(CONFIG_TOML, config.to_string().into_bytes(), CONFIG_MODE));
         }
     }
-    if let Some(hooks) = doc
-        .spec
-        .hooks
-        .as_ref()
-        .filter(|_| !excluded(HOOKS_JSON, FileClass::Config))
-    {
-        let text = blob_text(host, blobs, HOOKS_JSON, &hooks.sha256)?;
-        let mut value = parse_hooks(Path::new(HOOKS_JSON), &text)?;
+    if let Some(mut value) = hooks_value {
         expand_json(&mut value, &vars).map_err(|source| RenderError::Expand {
             file: HOOKS_JSON.into(),
             source,
@@ -302,6 +312,16 @@ pub fn render(
         config: None,
         exclude: local.settings.exclude.clone(),
     })
+}
+
+/// The master's own values of the built-in variables (to check the master's hook trust).
+fn master_variables(doc: &DesiredState) -> BTreeMap<String, String> {
+    let master = &doc.metadata.master;
+    let trim = |p: &str| p.trim_end_matches(['/', '\\']).to_string();
+    BTreeMap::from([
+        ("home".to_string(), trim(&master.home)),
+        ("codexHome".to_string(), trim(&master.codex_home)),
+    ])
 }
 
 /// The document without the MCP servers a local server replaced (they are neither launched
