@@ -58,6 +58,7 @@ fn config_rewrite_with_nothing_to_rewrite_prints_like_toml_edit() {
     let master = MasterPaths {
         home: "/home/alice".into(),
         codex_home: "/home/alice/.codex".into(),
+        variables: Default::default(),
     };
     assert_eq!(portable_toml(&mut doc, &master), 0);
     assert_eq!(doc.to_string(), original.to_string());

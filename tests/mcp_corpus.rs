@@ -16,6 +16,7 @@ fn corpus_mcp_servers_are_classified() {
         master: MasterPaths {
             home: home.path().display().to_string(),
             codex_home: home.path().join(".codex").display().to_string(),
+            variables: Default::default(),
         },
         path: STANDARD_DIRS.iter().map(PathBuf::from).collect(),
     };

@@ -260,3 +260,55 @@ fn an_excluded_path_is_left_alone_and_no_longer_managed() {
         run.stderr
     );
 }
+
+#[test]
+fn master_path_variables_expand_from_the_followers_local_toml() {
+    let master = Machine::new();
+    let work = master.home.join("work");
+    write(
+        &master.codex_home,
+        "config.toml",
+        &format!(
+            "[projects.\"{}\"]\ntrust_level = \"trusted\"\n\n[mcp_servers.fs]\nurl = \"http://localhost:1/mcp\"\n\n[shell_environment_policy.set]\nPATH = \"{}:/usr/bin\"\n",
+            work.join("app").display(),
+            work.join("bin").display()
+        ),
+    );
+    master.ok(&["master", "init"]);
+    let settings = master.codexport_home.join("master/master.toml");
+    let mut text = fs_err::read_to_string(&settings).unwrap();
+    text.push_str(&format!("\n[pathVariables]\nworkspaceRoot = \"{}\"\n", work.display()));
+    fs_err::write(&settings, text).unwrap();
+    master.ok(&["master", "rebuild"]);
+    let state = fs_err::read_to_string(master.codexport_home.join("master/state.yaml")).unwrap();
+    assert!(state.contains("pathVariables:\n  - workspaceRoot"), "{state}");
+    let server = master.serve();
+    let follower = Machine::new();
+    follower.ok(&["follower", "join", &master.link(&server, "laptop")]);
+
+    let run = follower.run(&["plan"]).expect_code(4);
+    assert!(
+        run.stderr.contains("${workspaceRoot}") && run.stderr.contains("projects."),
+        "names the variable and the key: {}",
+        run.stderr
+    );
+    write(
+        &follower.codexport_home,
+        "local.toml",
+        "[pathVariables]\nworkspaceRoot = \"/srv/bob-work\"\n",
+    );
+    follower.ok(&["reconcile"]);
+    let c = config(&follower);
+    assert_eq!(
+        c["projects"]["/srv/bob-work/app"]["trust_level"].as_str(),
+        Some("trusted")
+    );
+    assert_eq!(
+        c["shell_environment_policy"]["set"]["PATH"].as_str(),
+        Some("/srv/bob-work/bin:/usr/bin")
+    );
+
+    fs_err::write(&settings, "[pathVariables]\nhome = \"/x\"\n").unwrap();
+    let run = master.run(&["master", "rebuild"]).expect_code(4);
+    assert!(run.stderr.contains("built in"), "{}", run.stderr);
+}

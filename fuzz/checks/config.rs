@@ -20,10 +20,12 @@ fn masters() -> [MasterPaths; 2] {
         MasterPaths {
             home: "/home/alice".into(),
             codex_home: "/home/alice/.codex".into(),
+            variables: Default::default(),
         },
         MasterPaths {
             home: "/Users/a".into(),
             codex_home: "/srv/codex/".into(),
+            variables: Default::default(),
         },
     ]
 }

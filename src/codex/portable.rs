@@ -34,12 +34,18 @@ pub use win::PathStyle;
 /// `C:/Users/alice`, `\\?\C:\Users\alice`); see [`portable_str`] for how each is matched.
 /// Trailing `/` and `\` are ignored. A path that is empty, `/` or a drive root (`C:\`) after
 /// trimming is never rewritten (it would otherwise turn every absolute path into a variable).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `variables` are the master's own path variables (`[pathVariables]` of master.toml, e.g.
+/// `workspaceRoot = "/home/alice/work"`): name -> path, matched like `home`; every follower
+/// gives each one its own value in its local.toml. The longest matching path wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MasterPaths {
     /// The master user's home directory, e.g. `/home/alice`.
     pub home: String,
     /// The master's CODEX_HOME, e.g. `/home/alice/.codex`.
     pub codex_home: String,
+    /// Extra path variables: name -> master path.
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 /// Error from expanding variables on the follower.

@@ -5,6 +5,7 @@ fn alice() -> MasterPaths {
     MasterPaths {
         home: "/home/alice".into(),
         codex_home: "/home/alice/.codex".into(),
+        variables: Default::default(),
     }
 }
 
@@ -96,6 +97,7 @@ fn trailing_slashes_root_and_empty() {
     let slashed = MasterPaths {
         home: "/home/alice//".into(),
         codex_home: "/home/alice/.codex/".into(),
+        variables: Default::default(),
     };
     check(
         &slashed,
@@ -107,6 +109,7 @@ fn trailing_slashes_root_and_empty() {
     let root = MasterPaths {
         home: "/".into(),
         codex_home: "/srv/codex".into(),
+        variables: Default::default(),
     };
     check(
         &root,
@@ -119,6 +122,7 @@ fn trailing_slashes_root_and_empty() {
     let empty = MasterPaths {
         home: String::new(),
         codex_home: String::new(),
+        variables: Default::default(),
     };
     check(&empty, &[("/usr/bin", None), ("${x}", Some("$${x}"))]);
 }
@@ -128,6 +132,7 @@ fn codex_home_outside_home() {
     let m = MasterPaths {
         home: "/home/alice".into(),
         codex_home: "/srv/codex".into(),
+        variables: Default::default(),
     };
     check(
         &m,
@@ -433,6 +438,7 @@ fn corpus_round_trip() {
         let master = MasterPaths {
             codex_home: format!("{home}/.codex"),
             home: home.clone(),
+            variables: Default::default(),
         };
         let mut doc = original.clone();
         let n = portable_toml(&mut doc, &master);
@@ -466,6 +472,7 @@ fn corpus_hooks_json() {
     let master = MasterPaths {
         home: "/home/nullsense".into(),
         codex_home: "/home/nullsense/.codex".into(),
+        variables: Default::default(),
     };
     let mut v = original.clone();
     assert_eq!(portable_json(&mut v, &master), 2);

@@ -150,9 +150,12 @@ impl Target<'_> {
 /// The (path, variable) pairs to try, longest path first (`codexHome` wins a tie). A drive path
 /// (`C:\...`, `C:/...`, `\\?\C:\...`) becomes a Windows target, anything else a literal one with
 /// trailing `/` and `\` trimmed; empty paths and roots (`/`, `C:\`) are left out.
-pub(super) fn targets(master: &MasterPaths) -> Vec<(Target<'_>, &'static str)> {
-    let mut t: Vec<(Target<'_>, &'static str)> = [(&master.codex_home, "codexHome"), (&master.home, "home")]
+pub(super) fn targets(master: &MasterPaths) -> Vec<(Target<'_>, &str)> {
+    let builtin = [(&master.codex_home, "codexHome"), (&master.home, "home")];
+    let extra = master.variables.iter().map(|(name, path)| (path, name.as_str()));
+    let mut t: Vec<(Target<'_>, &str)> = builtin
         .into_iter()
+        .chain(extra)
         .filter_map(|(p, var)| match WinPath::parse(p) {
             Some(w) => (!w.is_root()).then_some((Target::Windows(w), var)),
             None => {
@@ -166,9 +169,9 @@ pub(super) fn targets(master: &MasterPaths) -> Vec<(Target<'_>, &'static str)> {
 }
 
 /// A master path found at the current position.
-pub(super) struct Hit {
-    /// `home` or `codexHome`.
-    pub(super) var: &'static str,
+pub(super) struct Hit<'a> {
+    /// `home`, `codexHome` or a master path variable.
+    pub(super) var: &'a str,
     /// Bytes of the input taken, the verbatim prefix included.
     pub(super) len: usize,
     /// Written as `\\?\C:\...`: the prefix is kept before the variable.
@@ -178,12 +181,12 @@ pub(super) struct Hit {
 }
 
 /// The first target at the start of `rest` (`done` is the text before it, `prev` its last char).
-pub(super) fn find_hit(
-    targets: &[(Target<'_>, &'static str)],
+pub(super) fn find_hit<'a>(
+    targets: &[(Target<'_>, &'a str)],
     done: &str,
     rest: &str,
     prev: Option<char>,
-) -> Option<Hit> {
+) -> Option<Hit<'a>> {
     let free = |path_char: fn(char) -> bool| prev.is_none_or(|p| !path_char(p) && p != '$');
     targets.iter().find_map(|(t, var)| match t {
         // `\\?\${var}` is reserved for a Windows verbatim path (a POSIX follower drops the `\\?\`).

@@ -10,6 +10,7 @@ fn alice_posix() -> MasterPaths {
     MasterPaths {
         home: "/home/alice".into(),
         codex_home: "/home/alice/.codex".into(),
+        variables: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@ pub(super) fn alice_win() -> MasterPaths {
     MasterPaths {
         home: r"C:\Users\alice".into(),
         codex_home: r"C:\Users\alice\.codex".into(),
+        variables: Default::default(),
     }
 }
 
@@ -115,6 +116,7 @@ fn master_path_spellings_and_unicode_case() {
         let m = MasterPaths {
             home: home.into(),
             codex_home: format!(r"{home}\.codex"),
+            variables: Default::default(),
         };
         check(
             &m,
@@ -128,6 +130,7 @@ fn master_path_spellings_and_unicode_case() {
     let m = MasterPaths {
         home: r"C:\Users\Ålice".into(),
         codex_home: r"D:\codex".into(),
+        variables: Default::default(),
     };
     check(
         &m,
@@ -141,11 +144,13 @@ fn master_path_spellings_and_unicode_case() {
     let m = MasterPaths {
         home: "/home/alice".into(),
         codex_home: r"C:\".into(),
+        variables: Default::default(),
     };
     check(&m, &[(r"C:\x", None), (r"/home/alice\x", Some(r"${home}\x"))]);
     let m = MasterPaths {
         home: "/home/alice/\\".into(),
         codex_home: "c:".into(),
+        variables: Default::default(),
     };
     check(&m, &[("/home/alice/x", Some("${home}/x")), ("c:x", None)]);
 }
@@ -155,6 +160,7 @@ fn posix_master_backslash_and_verbatim() {
     let m = MasterPaths {
         home: "/home/alice".into(),
         codex_home: "/home/alice/.codex".into(),
+        variables: Default::default(),
     };
     check(
         &m,

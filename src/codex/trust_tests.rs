@@ -15,6 +15,7 @@ fn master_paths(home: &str) -> MasterPaths {
     MasterPaths {
         home: home.into(),
         codex_home: format!("{home}/.codex"),
+        variables: Default::default(),
     }
 }
 

@@ -180,19 +180,7 @@ impl LocalSettings {
     /// Check what serde cannot: variable names, exclude entries.
     fn check(&self) -> Result<(), String> {
         for name in self.path_variables.keys() {
-            if BUILTIN_VARIABLES.contains(&name.as_str()) {
-                return Err(format!(
-                    "pathVariables.{name}: `${{{name}}}` is built in (this follower's own path) and cannot be redefined"
-                ));
-            }
-            let mut chars = name.chars();
-            let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
-                return Err(format!(
-                    "pathVariables: {name:?} is not a variable name (letters, digits and `_`, not starting with a digit)"
-                ));
-            }
+            check_variable_name(name)?;
         }
         for entry in &self.exclude {
             match entry.strip_prefix("class:") {
@@ -215,6 +203,26 @@ impl LocalSettings {
     /// True when `path` (relative to CODEX_HOME) of class `class` is excluded on this follower.
     pub fn excludes(&self, path: &str, class: crate::model::FileClass) -> bool {
         is_excluded(&self.exclude, path, class)
+    }
+}
+
+/// Check a `[pathVariables]` name (local.toml or master.toml): letters, digits and `_`, not
+/// starting with a digit, and not one of the built-in [`BUILTIN_VARIABLES`].
+pub fn check_variable_name(name: &str) -> Result<(), String> {
+    if BUILTIN_VARIABLES.contains(&name) {
+        return Err(format!(
+            "pathVariables.{name}: `${{{name}}}` is built in (each machine's own path) and cannot be redefined"
+        ));
+    }
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "pathVariables: {name:?} is not a variable name (letters, digits and `_`, not starting with a digit)"
+        ))
     }
 }
 

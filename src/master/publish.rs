@@ -116,6 +116,7 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
     let master_paths = MasterPaths {
         home: roots.home.display().to_string(),
         codex_home: roots.codex_home.display().to_string(),
+        variables: settings.path_variables.clone(),
     };
 
     let mut spec = Spec {

@@ -30,6 +30,15 @@ pub struct MasterSettings {
     /// Glob patterns (relative to CODEX_HOME) never published; `dir/` means `dir/**`.
     #[serde(default = "default_exclude")]
     pub exclude: Vec<String>,
+    /// Path variables: name -> absolute path on this master, e.g. `workspaceRoot =
+    /// "/home/alice/work"`. Paths under it are published as `${workspaceRoot}` and every
+    /// follower gives the variable its own value in `[pathVariables]` of its local.toml.
+    #[serde(
+        default,
+        rename = "pathVariables",
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub path_variables: std::collections::BTreeMap<String, String>,
 }
 
 fn default_port() -> u16 {
@@ -52,6 +61,7 @@ impl Default for MasterSettings {
             bind: default_bind(),
             include: default_include(),
             exclude: default_exclude(),
+            path_variables: Default::default(),
         }
     }
 }
@@ -121,6 +131,14 @@ impl MasterSettings {
             let rel = entry.strip_suffix('/').unwrap_or(entry);
             crate::model::relpath::validate(rel)
                 .map_err(|e| format!("include entry {entry:?} must be a path inside CODEX_HOME: {e}"))?;
+        }
+        for (name, path) in &self.path_variables {
+            crate::follower::local::check_variable_name(name)?;
+            if crate::codex::portable::PathStyle::of(path).is_none() {
+                return Err(format!(
+                    "pathVariables.{name} = {path:?} is not an absolute path on this master"
+                ));
+            }
         }
         Ok(())
     }

@@ -27,6 +27,7 @@ impl Tree {
             master: MasterPaths {
                 home: self.home.display().to_string(),
                 codex_home: self.home.join(".codex").display().to_string(),
+                variables: Default::default(),
             },
             path: vec![self.bin.clone()],
         }

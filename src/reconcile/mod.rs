@@ -17,6 +17,7 @@ pub mod overlay_apply;
 pub mod own_steps;
 pub mod plan;
 pub mod render;
+pub mod render_mcp;
 
 use std::path::PathBuf;
 use std::time::Duration;
