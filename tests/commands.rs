@@ -43,9 +43,9 @@ fn status_reports_revisions_and_reachability() {
     assert_eq!(f["appliedRevision"], f["remoteRevision"]);
     assert_eq!(f["stagedRevision"], f["remoteRevision"]);
     assert_eq!(f["masterUrl"], pair.server.url);
-    // The example's two hooks arrive, but the master's trust entry was hashed for the master's
-    // command text, so Codex on the follower would skip both (trust re-keying: issue 6).
-    assert_eq!(f["hooks"], serde_json::json!({"configured": 2, "trusted": 0}));
+    // The example's two hooks arrive; the master trusts its SessionStart hook, so the follower
+    // (trust re-keyed for its paths) does too; the unreviewed PreToolUse hook stays untrusted.
+    assert_eq!(f["hooks"], serde_json::json!({"configured": 2, "trusted": 1}));
 
     let Pair { server, follower, .. } = pair;
     drop(server);

@@ -82,3 +82,53 @@ fn mcp_manifest_and_rendered_servers_of_master_basic() {
         insta::assert_snapshot!("rendered-mcp-servers-master-basic", mcp_section);
     }
 }
+
+/// The config.toml a follower with the `examples/follower-basic/` overlay gets from
+/// `examples/master-basic`: master keys and comments, the launcher for command servers, the
+/// re-keyed hook trust, the local MCP servers and the `overrides/config.toml` patch.
+#[test]
+fn rendered_config_of_master_basic_with_the_follower_basic_overlay() {
+    let pair = Pair::joined();
+    let f = &pair.follower;
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/follower-basic");
+    for entry in walkdir::WalkDir::new(&example).min_depth(1) {
+        let entry = entry.unwrap();
+        let target = f.codexport_home.join(entry.path().strip_prefix(&example).unwrap());
+        if entry.file_type().is_dir() {
+            fs_err::create_dir_all(&target).unwrap();
+        } else {
+            fs_err::copy(entry.path(), &target).unwrap();
+        }
+    }
+    let plan = f.ok(&["reconcile"]).stdout;
+    assert!(
+        plan.contains("skills/local-notes/SKILL.md") && !plan.contains("auth.json"),
+        "{plan}"
+    );
+    let config = fs_err::read_to_string(f.codex_home.join("config.toml"))
+        .unwrap()
+        .replace(&f.codexport_home.display().to_string(), "[CODEXPORT_HOME]")
+        .replace(&f.codex_home.display().to_string(), "[CODEX_HOME]")
+        .replace(&f.home.display().to_string(), "[HOME]");
+    assert!(!f.codex_home.join("auth.json").exists(), "excluded");
+    assert_eq!(
+        codexport::codex::hooks::trusted_count(&f.codex_home),
+        Some((2, 1)),
+        "(hooks, trusted): the re-keyed SessionStart hook is trusted for this follower's paths"
+    );
+    // The hash covers the follower's temp path: checked above, redacted below.
+    let config: String = config
+        .lines()
+        .map(|l| {
+            if l.starts_with("trusted_hash = ") {
+                "trusted_hash = \"[sha256 of the follower's hook]\""
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    in_snapshots_dir! {
+        insta::assert_snapshot!("rendered-config-master-basic-follower-basic", config);
+    }
+}

@@ -337,6 +337,21 @@ pub fn variables_in_toml(doc: &DocumentMut) -> BTreeSet<String> {
     names
 }
 
+/// Like [`variables_in_toml`] for a JSON document (hooks.json).
+pub fn variables_in_json(v: &serde_json::Value) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut collect = |s: &str| -> Result<Option<String>, ExpandError> {
+        for piece in lex(s) {
+            if let Piece::Var(name) = piece {
+                names.insert(name.to_owned());
+            }
+        }
+        Ok(None)
+    };
+    let _ = walk_json(&mut v.clone(), &mut collect);
+    names
+}
+
 #[cfg(test)]
 #[path = "portable_tests.rs"]
 mod tests;

@@ -99,6 +99,36 @@ enum Update {
     Remove,
 }
 
+/// `name -> "${name}"` for `home`, `codexHome` and `names`: expanding a portable string with
+/// these gives the portable string back, so a hash over the result is the same on every
+/// machine (the form in which the master publishes its trust, see [`portable_trust`]).
+pub fn identity_variables<'a>(names: impl IntoIterator<Item = &'a String>) -> BTreeMap<String, String> {
+    ["home", "codexHome"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(names.into_iter().cloned())
+        .map(|n| {
+            let value = format!("${{{n}}}");
+            (n, value)
+        })
+        .collect()
+}
+
+/// On the master, before publishing: every `hooks.state` entry the master trusts (its hash
+/// matches the hook expanded with `master_vars`, the master's own paths) gets the hash of the
+/// *portable* hook instead ([`identity_variables`] over `names`, the variables the documents
+/// use). The published trust then no longer depends on where the master's home is, so the same
+/// tree gives the same revision on any machine, and a follower checks it with
+/// [`rekey_trust`]`(config, hooks, &identity_variables(names), follower_vars)`.
+pub fn portable_trust<'a>(
+    config: &mut DocumentMut,
+    hooks_json: Option<&Json>,
+    master_vars: &BTreeMap<String, String>,
+    names: impl IntoIterator<Item = &'a String>,
+) -> Result<TrustRekey, TrustError> {
+    rekey_trust(config, hooks_json, master_vars, &identity_variables(names))
+}
+
 /// Re-key the `hooks.state` entries of the portable `config` for a follower, in place.
 ///
 /// `hooks_json` is the portable hooks.json (`None` when the master has none). `master_vars`

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use crate::blobstore::BlobStore;
 use crate::codex::config::{ParseError, parse_config, parse_hooks};
 use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON};
-use crate::codex::portable::{MasterPaths, portable_json, portable_toml, variables_in_toml};
+use crate::codex::portable::{MasterPaths, portable_json, portable_toml, variables_in_json, variables_in_toml};
+use crate::codex::trust::portable_trust;
 use crate::model::document::{API_VERSION, KIND, McpTransport};
 use crate::model::{BlobRef, DesiredState, FileEntry, FileMode, MasterInfo, McpServerSpec, Metadata, Spec};
 use crate::paths::Roots;
@@ -146,29 +147,36 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
             class: file.class,
         });
     }
-    for file in report
-        .files
-        .iter()
-        .filter(|f| f.rel == CONFIG_TOML || f.rel == HOOKS_JSON)
-    {
-        if file.rel == CONFIG_TOML {
-            let text = read_text(&file.abs)?;
-            let mut doc = parse_config(&file.abs, &text)?;
-            portable_toml(&mut doc, &master_paths);
-            variables.extend(variables_in_toml(&doc));
-            let portable = doc.to_string();
-            spec.mcp_servers = mcp_servers(&file.abs, &portable)?;
-            let env = crate::mcp::infer::InferEnv::from_process(master_paths.clone());
-            crate::mcp::attach_artifacts(&mut spec.mcp_servers, &env, &blobs)?;
-            spec.config = Some(put(&blobs, portable.as_bytes())?);
-        } else {
-            let text = read_text(&file.abs)?;
-            let mut value = parse_hooks(&file.abs, &text)?;
-            portable_json(&mut value, &master_paths);
-            let pretty =
-                serde_json::to_string_pretty(&value).map_err(|e| PublishError::Serialize(e.to_string()))? + "\n";
-            spec.hooks = Some(put(&blobs, pretty.as_bytes())?);
-        }
+    let mut hooks_value = None;
+    if let Some(file) = report.files.iter().find(|f| f.rel == HOOKS_JSON) {
+        let text = read_text(&file.abs)?;
+        let mut value = parse_hooks(&file.abs, &text)?;
+        portable_json(&mut value, &master_paths);
+        variables.extend(variables_in_json(&value));
+        let pretty = serde_json::to_string_pretty(&value).map_err(|e| PublishError::Serialize(e.to_string()))? + "\n";
+        spec.hooks = Some(put(&blobs, pretty.as_bytes())?);
+        hooks_value = Some(value);
+    }
+    if let Some(file) = report.files.iter().find(|f| f.rel == CONFIG_TOML) {
+        let text = read_text(&file.abs)?;
+        let mut doc = parse_config(&file.abs, &text)?;
+        portable_toml(&mut doc, &master_paths);
+        variables.extend(variables_in_toml(&doc));
+        // Trust is published over the portable hooks (the same on every machine); a hook
+        // whose variables the master cannot rebuild stays untrusted.
+        let mut master_vars = master_paths.variables.clone();
+        master_vars.insert("home".into(), master_paths.home.trim_end_matches(['/', '\\']).into());
+        master_vars.insert(
+            "codexHome".into(),
+            master_paths.codex_home.trim_end_matches(['/', '\\']).into(),
+        );
+        let names: Vec<String> = variables.iter().cloned().collect();
+        let _ = portable_trust(&mut doc, hooks_value.as_ref(), &master_vars, &names);
+        let portable = doc.to_string();
+        spec.mcp_servers = mcp_servers(&file.abs, &portable)?;
+        let env = crate::mcp::infer::InferEnv::from_process(master_paths.clone());
+        crate::mcp::attach_artifacts(&mut spec.mcp_servers, &env, &blobs)?;
+        spec.config = Some(put(&blobs, portable.as_bytes())?);
     }
     // Best effort: a cache that could not be written only means hashing again next time.
     // Rewritten only when some file was read (a fully cached publish would write it unchanged).

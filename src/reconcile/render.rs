@@ -312,14 +312,11 @@ pub fn render(
     })
 }
 
-/// The master's own values of the built-in variables (to check the master's hook trust).
+/// The master publishes trust hashes over the portable hooks
+/// ([`crate::codex::trust::portable_trust`]): they are checked with every variable mapped to
+/// itself.
 fn master_variables(doc: &DesiredState) -> BTreeMap<String, String> {
-    let master = &doc.metadata.master;
-    let trim = |p: &str| p.trim_end_matches(['/', '\\']).to_string();
-    BTreeMap::from([
-        ("home".to_string(), trim(&master.home)),
-        ("codexHome".to_string(), trim(&master.codex_home)),
-    ])
+    crate::codex::trust::identity_variables(&doc.spec.path_variables)
 }
 
 fn rendered(path: &str, bytes: Vec<u8>, mode: u32) -> DesiredFile {
