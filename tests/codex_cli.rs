@@ -133,6 +133,9 @@ fn every_real_world_corpus_config_replicates_and_codex_agrees_on_its_mcp_servers
         let original = fs_err::read_to_string(corpus.join(&file)).unwrap();
         let written_table: toml::Table = toml::from_str(&written).unwrap();
         let expected = common::with_launcher(&original, &follower);
+        for comment in original.lines().map(str::trim).filter(|l| l.starts_with('#')) {
+            assert!(written.contains(comment), "{file}: the comment {comment:?} was lost");
+        }
         let has_command_servers = written_table
             .get("mcp_servers")
             .and_then(|s| s.as_table())

@@ -257,17 +257,32 @@ fn init_keeps_the_key_and_rebuild_keeps_the_revision() {
 
 #[test]
 fn an_invalid_config_stops_the_publish_with_file_line_and_reason() {
-    let master = Machine::new();
-    let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus/configs/jim60105__dotfiles__dot_codex_config.toml.tmpl.toml");
-    fs_err::copy(template, master.codex_home.join("config.toml")).unwrap();
-    let out = master.run(&["master", "init"]).expect_code(4);
-    let config = master.codex_home.join("config.toml").display().to_string();
-    assert!(
-        out.stderr.contains(&format!("error: cannot publish: {config}:")),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("hint: fix"), "{}", out.stderr);
-    assert!(!master.codexport_home.join("master/state.yaml").exists());
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    for (file, reason) in [
+        ("configs/jim60105__dotfiles__dot_codex_config.toml.tmpl.toml", "invalid"),
+        (
+            "configs/air-hand__dotfiles-win__dot_codex_config.toml.tmpl.toml",
+            "invalid",
+        ),
+        ("other/UNATTRIBUTED__windows-serena-duplicate-table.toml", "duplicate"),
+    ] {
+        let master = Machine::new();
+        fs_err::copy(corpus.join(file), master.codex_home.join("config.toml")).unwrap();
+        let out = master.run(&["master", "init"]).expect_code(4);
+        let config = master.codex_home.join("config.toml").display().to_string();
+        let line = out.stderr.lines().next().unwrap_or_default();
+        let position = line
+            .strip_prefix(&format!("error: cannot publish: {config}:"))
+            .unwrap_or_else(|| panic!("{file}: {}", out.stderr));
+        let (line_no, rest) = position.split_once(':').unwrap();
+        assert!(line_no.parse::<usize>().unwrap() > 0, "{file}: {line}");
+        assert!(
+            rest.split_once(':')
+                .is_some_and(|(col, _)| col.parse::<usize>().is_ok()),
+            "{file}: {line}"
+        );
+        assert!(line.to_lowercase().contains(reason), "{file}: {line}");
+        assert!(out.stderr.contains("hint: fix"), "{}", out.stderr);
+        assert!(!master.codexport_home.join("master/state.yaml").exists());
+    }
 }
