@@ -86,11 +86,24 @@ fn join_and_apply_replicates_the_example_byte_for_byte() {
         if rendered == "hooks.json" {
             assert_eq!(text, original, "{rendered}");
         } else {
-            let written: toml::Table = toml::from_str(&text).unwrap();
+            let mut written: toml::Table = toml::from_str(&text).unwrap();
+            let mut expected = common::with_launcher(&original, &follower);
+            // The trust hash covers the hook command, which names the home: re-keyed.
+            let key = format!("{}:session_start:0:0", follower.codex_home.join("hooks.json").display());
+            let hash = |t: &mut toml::Table| t["hooks"]["state"][&key].as_table_mut().unwrap().remove("trusted_hash");
+            assert_ne!(
+                hash(&mut written),
+                hash(&mut expected),
+                "re-hashed for the follower's command"
+            );
             assert_eq!(
-                written,
-                common::with_launcher(&original, &follower),
-                "only command servers differ (launcher)"
+                written, expected,
+                "only command servers (launcher) and the trust hash differ"
+            );
+            assert_eq!(
+                codexport::codex::hooks::trusted_count(&follower.codex_home),
+                Some((2, 1)),
+                "(hooks, trusted): the follower trusts what the master trusted"
             );
         }
     }
