@@ -32,8 +32,16 @@ pub(super) struct ApplyArgs {
 pub(super) struct ReconcileArgs {
     /// Apply even if the revision deletes more than half of the managed files or empties
     /// config.toml.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "hook")]
     allow_mass_delete: bool,
+    /// Run as Codex's SessionStart hook: bounded by --timeout-ms, skips when another run holds
+    /// the lock, never installs MCP packages, prints nothing on stdout, always exits 0; the
+    /// outcome goes to `codexport status` and $CODEXPORT_HOME/logs/hook.log.
+    #[arg(long)]
+    pub(super) hook: bool,
+    /// Total budget of a --hook run (connect + fetch + apply), in milliseconds.
+    #[arg(long, value_name = "MS", requires = "hook", default_value_t = crate::follower::hook::DEFAULT_BUDGET_MS)]
+    pub(super) timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +76,7 @@ pub(super) fn run_apply(args: ApplyArgs, roots: &Roots) -> CmdResult {
     let options = ApplyOptions {
         allow_mass_delete: args.allow_mass_delete,
         expected,
+        ..Default::default()
     };
     if args.dry_run {
         let host = RecordingHost::new();
@@ -88,7 +97,7 @@ pub(super) fn run_reconcile(args: ReconcileArgs, roots: &Roots) -> CmdResult {
         roots,
         &ApplyOptions {
             allow_mass_delete: args.allow_mass_delete,
-            expected: None,
+            ..Default::default()
         },
     )
 }

@@ -7,6 +7,7 @@ mod apply;
 mod completions;
 mod demo;
 mod follower;
+mod hook;
 mod master;
 mod master_followers;
 mod mcp;
@@ -73,6 +74,9 @@ enum Command {
     /// MCP servers on this follower: the `run` launcher, `list`, `install`.
     #[command(subcommand)]
     Mcp(mcp::McpCommand),
+    /// codexport's SessionStart hook: every Codex session start reconciles (best effort).
+    #[command(subcommand)]
+    Hook(hook::HookCommand),
 }
 
 /// An error ready to print: message, optional hint and exit code.
@@ -136,6 +140,11 @@ pub fn main() -> u8 {
             };
         }
     };
+    if let Command::Reconcile(args) = &cli.command
+        && args.hook
+    {
+        return hook::run_hook(args.timeout_ms);
+    }
     match run(cli) {
         Ok(exit) => exit.code(),
         Err(f) => {
@@ -167,6 +176,7 @@ fn run(cli: Cli) -> CmdResult {
                 Command::Rollback(args) => apply::run_rollback(args, &roots),
                 Command::Status(args) => status::run(args, &roots),
                 Command::Mcp(cmd) => mcp::run(cmd, &roots),
+                Command::Hook(cmd) => hook::run(cmd, &roots),
                 Command::Demo(_) | Command::Completions(_) | Command::Man => unreachable!("handled above"),
             }
         }

@@ -57,6 +57,11 @@ struct FollowerPart {
     /// Hook handlers in hooks.json, and how many Codex will run (trusted with a matching hash).
     #[serde(skip_serializing_if = "Option::is_none")]
     hooks: Option<HookTrust>,
+    /// codexport's own SessionStart hook is installed (`codexport hook install`).
+    session_hook_installed: bool,
+    /// What the last `reconcile --hook` run did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_hook_run: Option<crate::reconcile::hook_run::HookRecord>,
 }
 
 #[derive(Debug, Serialize)]
@@ -144,6 +149,11 @@ fn follower_part(roots: &Roots, enrollment: Enrollment) -> Result<FollowerPart, 
         mcp_broken,
         hooks: crate::codex::hooks::trusted_count(&roots.codex_home)
             .map(|(configured, trusted)| HookTrust { configured, trusted }),
+        session_hook_installed: matches!(
+            crate::follower::hook::HookSettings::load(&roots.codexport_home),
+            Ok(Some(_))
+        ),
+        last_hook_run: crate::reconcile::hook_run::HookRecord::load(&roots.codexport_home),
     })
 }
 
@@ -194,8 +204,22 @@ fn print_text(status: &Status) {
             && h.trusted < h.configured
         {
             println!(
-                "hooks:       {} of {} trusted here; Codex skips the others silently (trust re-keying is not built yet)",
+                "hooks:       {} of {} trusted here; Codex skips the others silently (only what the master trusted is trusted)",
                 h.trusted, h.configured
+            );
+        }
+        println!(
+            "sync hook:   {}",
+            if f.session_hook_installed {
+                "installed (codexport hook status)"
+            } else {
+                "not installed (codexport hook install)"
+            }
+        );
+        if let Some(r) = &f.last_hook_run {
+            print!(
+                "{}",
+                super::hook::last_run_text(r).replacen("last hook run: ", "last hook:   ", 1)
             );
         }
         for b in f.mcp_broken.iter().flatten() {

@@ -51,7 +51,12 @@ impl MasterClient {
     /// Timeouts: 5 s to connect; each operation (send, each body read) [`TIMEOUT_ENV`] ms,
     /// 30 s by default.
     pub fn new(base: &str, token: Option<String>) -> Result<Self, FollowerError> {
-        let timeout = timeout();
+        Self::with_timeout(base, token, timeout())
+    }
+
+    /// Like [`MasterClient::new`] with an explicit per-operation `timeout` (the hook passes
+    /// what is left of its budget).
+    pub fn with_timeout(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, FollowerError> {
         let http = Client::builder()
             .connect_timeout(Duration::from_secs(5).min(timeout))
             // In the blocking client this bounds each operation (send, each body read), not the

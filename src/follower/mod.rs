@@ -4,6 +4,7 @@
 pub mod client;
 pub mod enrollment;
 pub mod error;
+pub mod hook;
 pub mod local;
 pub mod overlay;
 pub mod store;

@@ -109,12 +109,39 @@ fn sync_once(
 ) -> Result<SyncOutcome, FollowerError> {
     let client = MasterClient::new(&enrollment.master, Some(enrollment.token.clone()))?
         .identify(&enrollment.name, applied_revision);
-    let store = FollowerStore::new(&roots.codexport_home);
-    let staged = store.load_staged(enrollment).ok().flatten();
     let meta = client.meta(None)?.ok_or_else(|| FollowerError::Protocol {
         url: enrollment.master.clone(),
         reason: "304 without If-None-Match".into(),
     })?;
+    stage_from(roots, enrollment, &client, meta)
+}
+
+/// The hook's sync: the caller holds the lock; every request gets `timeout` (what is left of
+/// the budget). Asks `/v1/meta` with `If-None-Match: <applied revision>` first, so an unchanged
+/// master costs one small request: `Ok(None)` then.
+pub fn sync_for_hook(
+    roots: &Roots,
+    enrollment: &Enrollment,
+    applied_revision: Option<String>,
+    timeout: std::time::Duration,
+) -> Result<Option<SyncOutcome>, FollowerError> {
+    let client = MasterClient::with_timeout(&enrollment.master, Some(enrollment.token.clone()), timeout)?
+        .identify(&enrollment.name, applied_revision.clone());
+    let Some(meta) = client.meta(applied_revision.as_deref())? else {
+        return Ok(None);
+    };
+    stage_from(roots, enrollment, &client, meta).map(Some)
+}
+
+/// Check `meta` against the pins, then stage its revision (unless it is staged and complete).
+fn stage_from(
+    roots: &Roots,
+    enrollment: &Enrollment,
+    client: &MasterClient,
+    meta: crate::model::wire::Meta,
+) -> Result<SyncOutcome, FollowerError> {
+    let store = FollowerStore::new(&roots.codexport_home);
+    let staged = store.load_staged(enrollment).ok().flatten();
     if meta.fingerprint != enrollment.fingerprint || meta.public_key != enrollment.public_key {
         return Err(FollowerError::FingerprintMismatch {
             url: enrollment.master.clone(),

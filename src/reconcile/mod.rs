@@ -10,6 +10,7 @@ pub mod dirs;
 pub mod execute;
 pub mod generations;
 pub mod graph;
+pub mod hook_run;
 pub mod host;
 pub mod inventory;
 pub mod journal;
@@ -17,6 +18,7 @@ pub mod overlay_apply;
 pub mod own_steps;
 pub mod plan;
 pub mod render;
+pub mod render_hook;
 pub mod render_mcp;
 
 use std::path::PathBuf;
@@ -24,7 +26,7 @@ use std::time::Duration;
 
 use crate::exit::{Exit, ExitStatus};
 use crate::follower::enrollment::Enrollment;
-use crate::follower::local::{LocalSettings, LocalSettingsError, OnDrift};
+use crate::follower::local::{LocalSettings, LocalSettingsError, McpInstall, OnDrift};
 use crate::follower::store::FollowerStore;
 use crate::paths::Roots;
 
@@ -133,7 +135,15 @@ pub struct Prepared {
 /// Load the enrollment, the staged document (verified again) and local.toml; render and plan.
 /// Never writes.
 pub fn prepare(roots: &Roots, host: &dyn Host) -> Result<Prepared, ReconcileError> {
-    let settings = LocalSettings::load(&roots.codexport_home)?;
+    prepare_with(roots, host, None)
+}
+
+/// [`prepare`], with `mcpInstall` forced to `mcp_install` when given (the hook never installs).
+fn prepare_with(roots: &Roots, host: &dyn Host, mcp_install: Option<McpInstall>) -> Result<Prepared, ReconcileError> {
+    let mut settings = LocalSettings::load(&roots.codexport_home)?;
+    if let Some(mode) = mcp_install {
+        settings.mcp_install = mode;
+    }
     let enrollment = Enrollment::load(&roots.codexport_home)?;
     let store = FollowerStore::new(&roots.codexport_home);
     let staged = store
@@ -156,6 +166,7 @@ fn plan_for(
     host: &dyn Host,
 ) -> Result<Prepared, ReconcileError> {
     let inventory = inventory::load(host, &roots.codexport_home)?;
+    render_hook::apply(&mut desired, &inventory, roots, host)?;
     config_step::merge_into(&mut desired, &inventory, roots, policy, host)?;
     let plan = plan::build(&desired, &inventory, roots, policy, settings.mcp_install, host)?;
     Ok(Prepared {
@@ -173,6 +184,8 @@ pub struct ApplyOptions {
     pub allow_mass_delete: bool,
     /// Only apply if the fresh plan equals this saved one (`apply --plan FILE`).
     pub expected: Option<plan::Plan>,
+    /// Force `mcpInstall` (the SessionStart hook passes `manual`: installs take minutes).
+    pub mcp_install: Option<McpInstall>,
 }
 
 /// What [`apply_staged`] did.
@@ -189,8 +202,13 @@ pub struct Applied {
 /// Under the lock: recover interrupted runs, plan the staged revision, execute it.
 pub fn apply_staged(roots: &Roots, host: &dyn Host, options: &ApplyOptions) -> Result<Applied, ReconcileError> {
     let _lock = host.lock(&roots.codexport_home.join("lock"), LOCK_WAIT)?;
+    apply_staged_locked(roots, host, options)
+}
+
+/// [`apply_staged`] for a caller that already holds the lock (`reconcile --hook`).
+pub fn apply_staged_locked(roots: &Roots, host: &dyn Host, options: &ApplyOptions) -> Result<Applied, ReconcileError> {
     let recovered = journal::recover(host, &roots.codexport_home)?;
-    let prepared = prepare(roots, host)?;
+    let prepared = prepare_with(roots, host, options.mcp_install)?;
     if let Some(saved) = &options.expected {
         check_saved(saved, &prepared.plan)?;
     }

@@ -1,0 +1,225 @@
+//! `codexport hook install | uninstall | status`, and `codexport reconcile --hook` (the
+//! command the installed hook runs).
+
+use std::io::Read;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::codex::hooks::trust_entries;
+use crate::exit::Exit;
+use crate::follower::enrollment::Enrollment;
+use crate::follower::hook::{DEFAULT_BUDGET_MS, HookSettings, is_codexport_handler};
+use crate::paths::Roots;
+use crate::reconcile::hook_run::HookRecord;
+use crate::reconcile::render_hook::hooks_json_path;
+
+use super::output::{OutputFormat, short, structured};
+use super::{CmdResult, Failure};
+
+/// Largest SessionStart payload read from stdin, in bytes.
+const MAX_STDIN_BYTES: u64 = 64 * 1024;
+/// How long the hook waits for Codex to close stdin.
+const STDIN_WAIT: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Subcommand)]
+pub(super) enum HookCommand {
+    /// Install codexport's SessionStart hook (startup|resume) in ~/.codex/hooks.json, with the
+    /// trust entry Codex needs to run it, then apply. Idempotent; other hooks are untouched.
+    ///
+    /// Example: codexport hook install --timeout-ms 3000
+    Install(InstallArgs),
+    /// Remove the hook and its trust entry (then apply).
+    Uninstall,
+    /// Whether the hook is installed, whether Codex will run it (trust recomputed), and what
+    /// its last run did.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct InstallArgs {
+    /// Total budget of each hook run (connect + fetch + apply), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_BUDGET_MS, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    timeout_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct StatusArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+pub(super) fn run(cmd: HookCommand, roots: &Roots) -> CmdResult {
+    match cmd {
+        HookCommand::Install(args) => install(args, roots),
+        HookCommand::Uninstall => uninstall(roots),
+        HookCommand::Status(args) => status(args, roots),
+    }
+}
+
+fn install(args: InstallArgs, roots: &Roots) -> CmdResult {
+    Enrollment::load(&roots.codexport_home)?;
+    let settings = HookSettings {
+        budget_ms: args.timeout_ms,
+    };
+    crate::fs::create_private_dir(&roots.codexport_home)?;
+    let bytes = serde_json::to_vec_pretty(&settings).map_err(std::io::Error::other)?;
+    crate::fs::write_atomic(
+        &HookSettings::path(&roots.codexport_home),
+        &bytes,
+        crate::fs::SECRET_MODE,
+    )?;
+    super::apply::plan_and_apply(roots)?;
+    println!(
+        "SessionStart hook installed in {} (budget {} ms, trusted in config.toml).",
+        hooks_json_path(roots).display(),
+        args.timeout_ms
+    );
+    Ok(Exit::Ok)
+}
+
+fn uninstall(roots: &Roots) -> CmdResult {
+    let path = HookSettings::path(&roots.codexport_home);
+    if !path.exists() {
+        println!("The SessionStart hook is not installed.");
+        return Ok(Exit::Ok);
+    }
+    fs_err::remove_file(&path)?;
+    super::apply::plan_and_apply(roots)?;
+    println!("SessionStart hook removed (with its trust entry).");
+    Ok(Exit::Ok)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HookStatus {
+    installed: bool,
+    budget_ms: Option<u64>,
+    /// The codexport handler in hooks.json: its trust key, or absent when not there.
+    trust_key: Option<String>,
+    /// True when config.toml trusts that handler with a matching hash (Codex will run it).
+    trusted: bool,
+    last_run: Option<HookRecord>,
+}
+
+fn status(args: StatusArgs, roots: &Roots) -> CmdResult {
+    let settings = HookSettings::load(&roots.codexport_home).map_err(|e| Failure::new(Exit::Usage, e, None))?;
+    let path = hooks_json_path(roots);
+    let hooks: Option<serde_json::Value> = fs_err::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let mut trust_key = None;
+    let mut trusted = false;
+    if let Some(hooks) = &hooks {
+        let entries = trust_entries(&path.display().to_string(), hooks);
+        let handlers = hooks["hooks"]["SessionStart"].as_array().cloned().unwrap_or_default();
+        for (g, group) in handlers.iter().enumerate() {
+            let Some(list) = group["hooks"].as_array() else {
+                continue;
+            };
+            for (h, handler) in list.iter().enumerate() {
+                if !is_codexport_handler(handler) {
+                    continue;
+                }
+                let key = format!("{}:session_start:{g}:{h}", path.display());
+                let hash = entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
+                trusted = hash.is_some_and(|hash| config_trusts(roots, &key, &hash));
+                trust_key = Some(key);
+            }
+        }
+    }
+    let report = HookStatus {
+        installed: settings.is_some(),
+        budget_ms: settings.map(|s| s.budget_ms),
+        trust_key,
+        trusted,
+        last_run: HookRecord::load(&roots.codexport_home),
+    };
+    match args.output {
+        OutputFormat::Text => print!("{}", status_text(&report)),
+        format => print!("{}", structured(&report, format)),
+    }
+    Ok(Exit::Ok)
+}
+
+fn status_text(s: &HookStatus) -> String {
+    let mut out = String::new();
+    match (s.installed, &s.trust_key, s.trusted) {
+        (false, None, _) => out.push_str("SessionStart hook: not installed (codexport hook install)\n"),
+        (false, Some(_), _) => {
+            out.push_str("SessionStart hook: not installed, but still in hooks.json (run codexport reconcile)\n")
+        }
+        (true, None, _) => {
+            out.push_str("SessionStart hook: installed, not yet in hooks.json (run codexport reconcile)\n")
+        }
+        (true, Some(_), true) => out.push_str("SessionStart hook: installed; trusted, Codex will run it\n"),
+        (true, Some(_), false) => {
+            out.push_str("SessionStart hook: installed but NOT trusted: Codex will skip it (run codexport reconcile)\n")
+        }
+    }
+    if let Some(r) = &s.last_run {
+        out.push_str(&last_run_text(r));
+    }
+    out
+}
+
+/// One line about the last hook run (also used by `codexport status`).
+pub(super) fn last_run_text(r: &HookRecord) -> String {
+    let revision = r
+        .revision
+        .as_deref()
+        .map(|v| format!(" {}", short(v)))
+        .unwrap_or_default();
+    let message = r.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+    format!(
+        "last hook run: {} {}{revision} ({} ms){message}\n",
+        r.at,
+        r.outcome.as_str(),
+        r.duration_ms
+    )
+}
+
+fn config_trusts(roots: &Roots, key: &str, hash: &str) -> bool {
+    let Ok(text) = fs_err::read_to_string(roots.codex_home.join("config.toml")) else {
+        return false;
+    };
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return false;
+    };
+    let entry = doc.get("hooks").and_then(|h| h.get("state")).and_then(|s| s.get(key));
+    entry.is_some_and(|e| {
+        e.get("trusted_hash").and_then(|v| v.as_str()) == Some(hash)
+            && e.get("enabled").and_then(|v| v.as_bool()) != Some(false)
+    })
+}
+
+/// `codexport reconcile --hook`: nothing on stdout, always exit 0.
+pub(super) fn run_hook(timeout_ms: u64) -> u8 {
+    let roots = match Roots::from_env() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("codexport hook: {e}");
+            return Exit::Ok.code();
+        }
+    };
+    let session = read_session();
+    crate::reconcile::hook_run::run(&roots, Duration::from_millis(timeout_ms), session.as_ref());
+    Exit::Ok.code()
+}
+
+/// The SessionStart JSON Codex writes to stdin, if any: read in a thread so that an open,
+/// silent stdin never holds the hook; capped; anything unparseable is ignored.
+fn read_session() -> Option<serde_json::Value> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        return None;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::stdin().take(MAX_STDIN_BYTES).read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    let bytes = rx.recv_timeout(STDIN_WAIT).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

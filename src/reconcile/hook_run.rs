@@ -1,0 +1,252 @@
+//! `codexport reconcile --hook`: the SessionStart hook's run. Best effort and bounded:
+//!
+//! - a hard total budget (connect + fetch + apply); when it runs out the run gives up and
+//!   reports it (an apply already under way gets a short grace period, and an interrupted one
+//!   is rolled back by the journal at the next run);
+//! - skips at once when another codexport run holds the lock;
+//! - asks `/v1/meta` with `If-None-Match: <applied revision>` first: an unchanged master costs
+//!   one small request;
+//! - never installs MCP artifacts (that takes minutes): plans show them pending;
+//! - writes nothing to stdout (Codex would add it to the model's context) and always exits 0.
+//!
+//! Every run appends one line to `$CODEXPORT_HOME/logs/hook.log` and records its outcome in
+//! `$CODEXPORT_HOME/hook-last.json` for `codexport status`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::follower::FollowerError;
+use crate::follower::enrollment::Enrollment;
+use crate::follower::local::McpInstall;
+use crate::paths::Roots;
+
+use super::host::{Host, LockError, RealHost};
+use super::{ApplyOptions, ReconcileError};
+
+/// Outcome file inside CODEXPORT_HOME.
+pub const LAST_FILE: &str = "hook-last.json";
+/// Log file inside CODEXPORT_HOME.
+pub const LOG_FILE: &str = "logs/hook.log";
+/// The log is rotated to `hook.log.1` beyond this size, in bytes.
+pub const LOG_MAX_BYTES: u64 = 256 * 1024;
+/// Extra time an apply already under way may take after the budget ran out.
+pub const APPLY_GRACE: Duration = Duration::from_millis(1500);
+
+/// What one hook run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// A new revision was applied.
+    Applied,
+    /// The master's revision is the one applied.
+    UpToDate,
+    /// Another codexport run held the lock.
+    Skipped,
+    /// The master did not answer.
+    Unreachable,
+    /// The budget ran out.
+    Timeout,
+    /// Fingerprint, signature or token check failed: nothing applied.
+    TrustFailure,
+    /// The safety valve refused the revision (mass delete, emptied config).
+    Refused,
+    /// Drift under `onDrift = fail`.
+    Drift,
+    /// Anything else (not joined, bad local files, a failed step rolled back).
+    Error,
+}
+
+impl Outcome {
+    /// The name as recorded.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::UpToDate => "up-to-date",
+            Outcome::Skipped => "skipped",
+            Outcome::Unreachable => "unreachable",
+            Outcome::Timeout => "timeout",
+            Outcome::TrustFailure => "trust-failure",
+            Outcome::Refused => "refused",
+            Outcome::Drift => "drift",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// The record of the last hook run (`hook-last.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookRecord {
+    /// When the run started (RFC 3339).
+    pub at: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The revision applied or current, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Why, for anything but applied / up-to-date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Wall time of the run, in milliseconds.
+    pub duration_ms: u64,
+    /// The SessionStart `source` Codex sent (`startup`, `resume`), when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl HookRecord {
+    /// The last recorded run, if any (an unreadable record counts as none).
+    pub fn load(codexport_home: &std::path::Path) -> Option<Self> {
+        let bytes = fs_err::read(codexport_home.join(LAST_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// Run the hook with `budget`; `session` is the SessionStart JSON from stdin, if any. Never
+/// fails: the outcome is recorded (best effort) and returned.
+pub fn run(roots: &Roots, budget: Duration, session: Option<&serde_json::Value>) -> HookRecord {
+    let started = Instant::now();
+    let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let deadline = started + budget;
+    let applying = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker_roots = roots.clone();
+    let worker_applying = Arc::clone(&applying);
+    let spawned = std::thread::Builder::new().name("hook".into()).spawn(move || {
+        let result = std::panic::catch_unwind(|| attempt(&worker_roots, deadline, &worker_applying))
+            .unwrap_or_else(|_| (Outcome::Error, None, Some("internal error (panic)".to_string())));
+        let _ = tx.send(result);
+    });
+    let (outcome, revision, message) = match spawned {
+        Err(e) => (Outcome::Error, None, Some(e.to_string())),
+        Ok(_) => match rx.recv_timeout(budget) {
+            Ok(result) => result,
+            Err(_) if applying.load(Ordering::SeqCst) => rx.recv_timeout(APPLY_GRACE).unwrap_or((
+                Outcome::Timeout,
+                None,
+                Some(format!("the apply did not finish within the budget + {APPLY_GRACE:?}")),
+            )),
+            Err(_) => (
+                Outcome::Timeout,
+                None,
+                Some(format!("gave up after {} ms (the budget)", budget.as_millis())),
+            ),
+        },
+    };
+    let record = HookRecord {
+        at,
+        outcome,
+        revision,
+        message,
+        duration_ms: started.elapsed().as_millis() as u64,
+        source: session
+            .and_then(|s| s.get("source"))
+            .and_then(|s| s.as_str())
+            .map(|s| s.chars().take(32).collect()),
+    };
+    let _ = save(roots, &record);
+    record
+}
+
+type Attempt = (Outcome, Option<String>, Option<String>);
+
+fn attempt(roots: &Roots, deadline: Instant, applying: &AtomicBool) -> Attempt {
+    let _lock = match RealHost.lock(&roots.codexport_home.join("lock"), Duration::ZERO) {
+        Ok(lock) => lock,
+        Err(LockError::Held { .. }) => {
+            return (
+                Outcome::Skipped,
+                None,
+                Some("another codexport run holds the lock".into()),
+            );
+        }
+        Err(e) => return (Outcome::Error, None, Some(e.to_string())),
+    };
+    let enrollment = match Enrollment::load(&roots.codexport_home) {
+        Ok(e) => e,
+        Err(e) => return (Outcome::Error, None, Some(e.to_string())),
+    };
+    let applied = super::inventory::Inventory::load(&roots.codexport_home)
+        .ok()
+        .and_then(|i| i.revision);
+    let left = deadline.saturating_duration_since(Instant::now());
+    let synced = crate::follower::sync::sync_for_hook(roots, &enrollment, applied.clone(), left);
+    match synced {
+        Ok(None) => return (Outcome::UpToDate, applied, None),
+        Ok(Some(_)) => {}
+        Err(e) => return sync_failure(e),
+    }
+    if Instant::now() >= deadline {
+        return (
+            Outcome::Timeout,
+            None,
+            Some("staged; the apply is left for the next run".into()),
+        );
+    }
+    applying.store(true, Ordering::SeqCst);
+    let options = ApplyOptions {
+        mcp_install: Some(McpInstall::Manual),
+        ..Default::default()
+    };
+    match super::apply_staged_locked(roots, &RealHost, &options) {
+        Ok(done) if done.report.generation.is_some() => (Outcome::Applied, Some(done.report.revision), None),
+        Ok(done) => (Outcome::UpToDate, Some(done.report.revision), None),
+        Err(e) => apply_failure(e),
+    }
+}
+
+fn sync_failure(e: FollowerError) -> Attempt {
+    let outcome = match &e {
+        FollowerError::Unreachable { .. } => Outcome::Unreachable,
+        FollowerError::Interrupted { .. } => Outcome::Timeout,
+        FollowerError::FingerprintMismatch { .. }
+        | FollowerError::Untrusted { .. }
+        | FollowerError::TokenRefused { .. } => Outcome::TrustFailure,
+        _ => Outcome::Error,
+    };
+    (outcome, None, Some(e.to_string()))
+}
+
+fn apply_failure(e: ReconcileError) -> Attempt {
+    let outcome = match &e {
+        ReconcileError::Refused(_) => Outcome::Refused,
+        ReconcileError::Drift(_) => Outcome::Drift,
+        ReconcileError::Locked(_) => Outcome::Skipped,
+        _ => Outcome::Error,
+    };
+    (outcome, None, Some(e.to_string()))
+}
+
+/// Record the outcome and append one log line (rotating the log past [`LOG_MAX_BYTES`]).
+fn save(roots: &Roots, record: &HookRecord) -> std::io::Result<()> {
+    let home = &roots.codexport_home;
+    crate::fs::create_private_dir(home)?;
+    let json = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
+    crate::fs::write_atomic(&home.join(LAST_FILE), &json, crate::fs::SECRET_MODE)?;
+    let log = home.join(LOG_FILE);
+    if let Some(dir) = log.parent() {
+        crate::fs::create_private_dir(dir)?;
+    }
+    if fs_err::metadata(&log).is_ok_and(|m| m.len() > LOG_MAX_BYTES) {
+        fs_err::rename(&log, log.with_extension("log.1"))?;
+    }
+    let line = format!(
+        "{} {} {}ms{}{}\n",
+        record.at,
+        record.outcome.as_str(),
+        record.duration_ms,
+        record.revision.as_deref().map(|r| format!(" {r}")).unwrap_or_default(),
+        record
+            .message
+            .as_deref()
+            .map(|m| format!(" {}", m.replace('\n', " ")))
+            .unwrap_or_default(),
+    );
+    use std::io::Write;
+    let mut file = fs_err::OpenOptions::new().create(true).append(true).open(&log)?;
+    crate::fs::set_mode(&log, crate::fs::SECRET_MODE)?;
+    file.write_all(line.as_bytes())
+}
