@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Wall time of `codexport reconcile --hook` against an unchanged master on loopback: the cost
+# Codex pays at every session start when nothing changed (one If-None-Match request).
+#
+#   cargo build --release && benches/hook.sh [runs]     (BIN=... to pick another binary)
+#
+# Prints every run in milliseconds and the median. Temp dirs only; the master is killed at exit.
+set -euo pipefail
+BIN=${BIN:-target/release/codexport}
+RUNS=${1:-20}
+BIN=$(realpath "$BIN")
+tmp=$(mktemp -d)
+trap 'kill "${serve_pid:-0}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+master() { HOME=$tmp/m CODEX_HOME=$tmp/m/.codex CODEXPORT_HOME=$tmp/m/.codexport "$BIN" "$@"; }
+follower() { HOME=$tmp/f CODEX_HOME=$tmp/f/.codex CODEXPORT_HOME=$tmp/f/.codexport "$BIN" "$@"; }
+
+mkdir -p "$tmp/m/.codex/skills" "$tmp/f/.codex"
+printf 'model = "gpt-5"\n[tui]\nanimations = false\n' > "$tmp/m/.codex/config.toml"
+printf '# rules\n' > "$tmp/m/.codex/AGENTS.md"
+for i in $(seq 1 200); do
+  mkdir -p "$tmp/m/.codex/skills/s$i"
+  printf -- '---\nname: s%s\n---\nbody %s\n' "$i" "$i" > "$tmp/m/.codex/skills/s$i/SKILL.md"
+done
+master master init >/dev/null
+master master serve --bind 127.0.0.1 --port 0 --no-watch > "$tmp/serve.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 100); do grep -q 'serving http' "$tmp/serve.log" && break; sleep 0.05; done
+port=$(grep -o 'serving http://127.0.0.1:[0-9]*' "$tmp/serve.log" | grep -o '[0-9]*$')
+link=$(master master link --host 127.0.0.1 --port "$port" --name bench --output json | sed -n 's/.*"joinLink": *"\([^"]*\)".*/\1/p')
+follower follower join "$link" --apply >/dev/null
+follower hook install >/dev/null
+
+times=()
+for _ in $(seq 1 "$RUNS"); do
+  start=$(date +%s%N)
+  echo '{"hook_event_name":"SessionStart","source":"startup"}' | follower reconcile --hook
+  end=$(date +%s%N)
+  times+=($(( (end - start) / 1000000 )))
+done
+printf '%s\n' "${times[@]}" | tr '\n' ' '; echo
+sorted=($(printf '%s\n' "${times[@]}" | sort -n))
+echo "median: ${sorted[$(( RUNS / 2 ))]} ms over $RUNS runs; last outcome: $(sed -n 's/.*"outcome": *"\([^"]*\)".*/\1/p' "$tmp/f/.codexport/hook-last.json")"
