@@ -9,6 +9,7 @@ mod demo;
 mod follower;
 mod master;
 mod master_followers;
+mod master_service;
 mod mcp;
 mod output;
 mod plan;
