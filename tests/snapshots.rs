@@ -132,3 +132,44 @@ fn rendered_config_of_master_basic_with_the_follower_basic_overlay() {
         insta::assert_snapshot!("rendered-config-master-basic-follower-basic", config);
     }
 }
+
+/// The systemd user unit `master service install` writes, for placeholder paths (a home with
+/// a space and a `%`, to show the systemd.syntax(7) quoting).
+#[test]
+fn master_service_systemd_unit() {
+    let unit = codexport::master::service::systemd::render_unit(
+        std::path::Path::new("/home/alice/.local/bin/codexport"),
+        &[
+            ("CODEX_HOME".into(), "/home/alice/my codex".into()),
+            ("CODEXPORT_HOME".into(), "/home/alice/.codexport-100%".into()),
+        ],
+    )
+    .unwrap();
+    in_snapshots_dir! {
+        insta::assert_snapshot!("master-service-systemd-unit", unit);
+    }
+}
+
+/// The `schtasks` argument vectors of the Windows logon task (pure builders, tested on every
+/// platform): create for a path with spaces, create with CODEX_HOME set (through cmd.exe),
+/// and run, end, delete, query.
+#[test]
+fn master_service_schtasks_arguments() {
+    use codexport::master::service::schtasks;
+    use std::path::Path;
+    let args = serde_json::json!({
+        "create": schtasks::schtasks_create_args(Path::new(r"C:\Program Files\codexport\codexport.exe"), &[]).unwrap(),
+        "createWithCodexHome": schtasks::schtasks_create_args(
+            Path::new(r"C:\Users\alice\.cargo\bin\codexport.exe"),
+            &[("CODEX_HOME".into(), r"D:\codex home".into())],
+        )
+        .unwrap(),
+        "run": schtasks::schtasks_run_args(),
+        "end": schtasks::schtasks_end_args(),
+        "delete": schtasks::schtasks_delete_args(),
+        "query": schtasks::schtasks_query_args(),
+    });
+    in_snapshots_dir! {
+        insta::assert_json_snapshot!("master-service-schtasks-arguments", args);
+    }
+}

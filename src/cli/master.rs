@@ -1,4 +1,5 @@
-//! `codexport master ...`: init, serve, link, rebuild, status.
+//! `codexport master ...`: init, serve, link, rebuild, status (followers, revoke and service
+//! have their own modules).
 
 use clap::{Args, Subcommand};
 
@@ -39,6 +40,10 @@ pub(super) enum MasterCommand {
     ///
     /// Example: codexport master revoke laptop
     Revoke(RevokeArgs),
+    /// Run `master serve` as a service: a systemd user unit (Linux) or a logon task (Windows).
+    ///
+    /// Example: codexport master service install
+    Service(super::master_service::ServiceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +142,7 @@ pub(super) fn run(cmd: MasterCommand, roots: &Roots) -> CmdResult {
         MasterCommand::Status(args) => status(args, roots),
         MasterCommand::Followers(args) => super::master_followers::followers(args.output, roots),
         MasterCommand::Revoke(args) => super::master_followers::revoke(&args.name, roots),
+        MasterCommand::Service(args) => super::master_service::run(args, roots),
     }
 }
 

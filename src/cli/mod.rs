@@ -10,6 +10,7 @@ mod follower;
 mod hook;
 mod master;
 mod master_followers;
+mod master_service;
 mod mcp;
 mod output;
 mod plan;

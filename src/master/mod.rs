@@ -1,4 +1,5 @@
-//! The master side: settings, scan, publish, identity, follower tokens and the HTTP server.
+//! The master side: settings, scan, publish, identity, follower tokens, the HTTP server and
+//! the service that runs it.
 
 pub mod bind;
 pub mod followers;
@@ -9,6 +10,7 @@ pub mod publish;
 mod routes;
 pub mod scan;
 pub mod serve;
+pub mod service;
 pub mod settings;
 pub mod statcache;
 pub mod tokens;

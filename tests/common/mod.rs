@@ -41,6 +41,11 @@ impl Run {
         }
     }
 
+    /// The result of a `Command` a test built itself (e.g. with extra env).
+    pub fn from_output(out: Output) -> Self {
+        Run::from(out)
+    }
+
     /// Panic with the whole output unless the exit code is `code`.
     pub fn expect_code(self, code: i32) -> Self {
         assert_eq!(
@@ -83,6 +88,10 @@ impl Machine {
             .env("NO_COLOR", "1")
             // Reconciles install no MCP packages unless a test asks for it (tests/mcp_*.rs).
             .env("CODEXPORT_MCP_INSTALL", "manual")
+            // `master service` never reaches the real user systemd nor the real ~/.config
+            // (tests/master_service.rs overrides both where it needs to).
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("CODEXPORT_SYSTEMCTL", "/nonexistent/codexport-test/systemctl")
             .stdin(Stdio::null());
         c
     }
