@@ -331,3 +331,42 @@ fn codex_runs_the_installed_hook_at_session_start_and_only_while_it_is_trusted()
     assert_eq!(applied_revision(&follower), v2, "an untrusted hook did not run");
     assert_eq!(last_run(&follower), before);
 }
+
+#[test]
+fn ten_hooks_at_once_one_applies_the_rest_skip() {
+    let (master, _server, follower) = setup();
+    follower.ok(&["hook", "install"]);
+    fs_err::write(master.codex_home.join("AGENTS.md"), "# v2\n").unwrap();
+    master.ok(&["master", "rebuild"]);
+    let v2 = published_revision(&master);
+    let children: Vec<_> = (0..10)
+        .map(|_| {
+            follower
+                .command(&["reconcile", "--hook", "--timeout-ms", "10000"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(out.stdout.is_empty());
+    }
+    let log = fs_err::read_to_string(follower.codexport_home.join("logs/hook.log")).unwrap();
+    let outcomes: Vec<&str> = log.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(outcomes.len(), 10, "{log}");
+    assert_eq!(outcomes.iter().filter(|o| **o == "applied").count(), 1, "{log}");
+    assert!(
+        outcomes.iter().all(|o| *o == "applied" || *o == "skipped" || *o == "up-to-date"),
+        "{log}"
+    );
+    assert_eq!(applied_revision(&follower), v2);
+    assert_eq!(fs_err::read_to_string(follower.codex_home.join("AGENTS.md")).unwrap(), "# v2\n");
+    assert!(follower.ok(&["plan", "--offline"]).stdout.starts_with("No changes."));
+    let journal = follower.codexport_home.join("journal");
+    assert!(
+        !journal.exists() || fs_err::read_dir(&journal).unwrap().next().is_none(),
+        "no run left a journal behind"
+    );
+}
