@@ -239,3 +239,38 @@ fn a_run_killed_anywhere_is_recovered_by_the_next() {
         kill_while_paused(&fixture, steps);
     }
 }
+
+/// A directory swapped for a symlink between the plan and the write (a race the plan cannot
+/// see) stops the apply: nothing is written through the link, and the run is rolled back.
+#[test]
+fn a_directory_swapped_for_a_symlink_during_the_apply_is_not_written_through() {
+    let pair = common::Pair::applied();
+    let (master, f) = (&pair.master, &pair.follower);
+    let skill = "skills/code-review/SKILL.md";
+    fs_err::write(master.codex_home.join(skill), "# changed\n").unwrap();
+    master.ok(&["master", "rebuild"]);
+    f.ok(&["sync"]);
+    let outside = f.home.join("outside");
+    fs_err::create_dir_all(&outside).unwrap();
+    let mut child = f
+        .command(&["apply"])
+        .env("FAILPOINTS", "execute::step=sleep(1500)")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let dir = f.codex_home.join("skills/code-review");
+    let aside = f.home.join("aside");
+    fs_err::rename(&dir, &aside).unwrap();
+    std::os::unix::fs::symlink(&outside, &dir).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "rolled back; stderr:\n{stderr}");
+    assert!(stderr.contains("is a symlink now"), "{stderr}");
+    assert_eq!(
+        fs_err::read_dir(&outside).unwrap().count(),
+        0,
+        "nothing written through the link"
+    );
+}

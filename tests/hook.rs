@@ -358,11 +358,16 @@ fn ten_hooks_at_once_one_applies_the_rest_skip() {
     assert_eq!(outcomes.len(), 10, "{log}");
     assert_eq!(outcomes.iter().filter(|o| **o == "applied").count(), 1, "{log}");
     assert!(
-        outcomes.iter().all(|o| *o == "applied" || *o == "skipped" || *o == "up-to-date"),
+        outcomes
+            .iter()
+            .all(|o| *o == "applied" || *o == "skipped" || *o == "up-to-date"),
         "{log}"
     );
     assert_eq!(applied_revision(&follower), v2);
-    assert_eq!(fs_err::read_to_string(follower.codex_home.join("AGENTS.md")).unwrap(), "# v2\n");
+    assert_eq!(
+        fs_err::read_to_string(follower.codex_home.join("AGENTS.md")).unwrap(),
+        "# v2\n"
+    );
     assert!(follower.ok(&["plan", "--offline"]).stdout.starts_with("No changes."));
     let journal = follower.codexport_home.join("journal");
     assert!(

@@ -133,7 +133,8 @@ pub fn execute(
                 reason: e.to_string(),
             });
         }
-        if let Err(e) = run_step(step, &target, &backup, &by_path, &mut journal, host) {
+        let confined = super::confine::check(step.root.dir(roots), &target, host);
+        if let Err(e) = confined.and_then(|()| run_step(step, &target, &backup, &by_path, &mut journal, host)) {
             journal.roll_back(host);
             return Err(ReconcileError::RolledBack {
                 step: step.id.clone(),

@@ -5,6 +5,7 @@
 pub mod compare;
 pub mod config_merge;
 pub mod config_step;
+pub mod confine;
 pub mod diff;
 pub mod dirs;
 pub mod execute;
