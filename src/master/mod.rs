@@ -12,3 +12,5 @@ pub mod serve;
 pub mod settings;
 pub mod statcache;
 pub mod tokens;
+pub mod watch;
+mod watch_paths;

@@ -12,7 +12,8 @@
 //! gets 409, which tells a follower to start its sync over. The published state is re-read
 //! when `state.yaml.sig` changes, so `master rebuild` needs no restart; `tokens.json` is
 //! re-read when it changes, so `master revoke` takes effect at the next request. Connection
-//! limits live in [`super::listen`].
+//! limits live in [`super::listen`]. [`serve_watching`] also republishes on changes
+//! ([`super::watch`]) and loads each new document on the watcher's thread.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -32,6 +33,8 @@ use super::identity::verify;
 use super::listen::Limits;
 use super::publish::{SIGNATURE_FILE, STATE_FILE};
 use super::tokens::TokenFile;
+use super::watch::{WatchEvent, WatchLog, WatchOptions, Watcher};
+use crate::paths::Roots;
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -217,6 +220,52 @@ fn load_served(dir: &Path) -> Result<Served, ServeError> {
         signature,
         blobs,
     })
+}
+
+/// [`serve_with`] for `roots`, republishing whenever what is published changes (see
+/// [`super::watch`]): the publish runs on the watcher's own thread, the new document is loaded
+/// there too, and requests keep getting the previous one until it is in place. When watching
+/// cannot start, `log` gets a [`WatchEvent::Problem`] and the server runs without it.
+///
+/// Errors: [`ServeError::NoState`] when nothing valid is published (after the first publish).
+pub async fn serve_watching(
+    roots: Roots,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: Limits,
+    options: WatchOptions,
+    log: WatchLog,
+) -> Result<(), ServeError> {
+    let ctx = Arc::new(Ctx::new(roots.master_dir()));
+    let loaded = {
+        let ctx = ctx.clone();
+        Box::new(move || {
+            let _ = ctx.served();
+        })
+    };
+    let started = {
+        let log = log.clone();
+        tokio::task::spawn_blocking(move || Watcher::start(roots, options, log, loaded)).await
+    };
+    let watcher = match started {
+        Ok(Ok(watcher)) => Some(watcher),
+        Ok(Err(e)) => {
+            log(WatchEvent::Problem(format!("{e}; serving without automatic republish")));
+            None
+        }
+        Err(e) => {
+            log(WatchEvent::Problem(format!(
+                "the watcher failed to start ({e}); serving without automatic republish"
+            )));
+            None
+        }
+    };
+    ctx.served()?;
+    run(ctx, listener, shutdown, limits).await;
+    if let Some(watcher) = watcher {
+        let _ = tokio::task::spawn_blocking(move || watcher.stop()).await;
+    }
+    Ok(())
 }
 
 /// Serve `master_dir` on an already bound listener until `shutdown` resolves, with the
