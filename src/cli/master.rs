@@ -1,6 +1,9 @@
 //! `codexport master ...`: init, serve, link, rebuild, status (followers, revoke and service
 //! have their own modules).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use clap::{Args, Subcommand};
 
 use crate::exit::Exit;
@@ -10,6 +13,7 @@ use crate::master::init::{InitOptions, init};
 use crate::master::publish::{PublishReport, publish};
 use crate::master::settings::MasterSettings;
 use crate::master::tokens::TokenFile;
+use crate::master::watch::{WatchEvent, WatchLog, WatchOptions};
 use crate::paths::Roots;
 
 use super::output::{OutputFormat, human_size, short, structured};
@@ -24,6 +28,8 @@ pub(super) enum MasterCommand {
     Init(InitArgs),
     /// Serve the published state to followers until Ctrl-C or SIGTERM.
     ///
+    /// Publishes once at start, then again whenever an included file under CODEX_HOME or
+    /// master.toml changes (300 ms after the last change; --no-watch turns this off).
     /// Example: codexport master serve --bind 100.101.102.103
     Serve(ServeArgs),
     /// Mint a follower token and print the join link (the token is shown only once).
@@ -75,6 +81,14 @@ pub(super) struct ServeArgs {
     /// Address to bind (default: master.toml; `auto` = the Tailscale address, else 127.0.0.1).
     #[arg(long)]
     bind: Option<String>,
+    /// Do not watch CODEX_HOME and master.toml: serve what is published until the next
+    /// `codexport master rebuild`.
+    #[arg(long)]
+    no_watch: bool,
+    /// Quiet period before an automatic republish, in milliseconds (the longest wait is ten
+    /// times this). For tests.
+    #[arg(long, hide = true, env = "CODEXPORT_WATCH_DEBOUNCE_MS")]
+    watch_debounce_ms: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -189,10 +203,46 @@ fn serve(args: ServeArgs, roots: &Roots) -> CmdResult {
             "serving http://{local} (Ctrl-C to stop; address from {})",
             source.describe()
         );
-        crate::master::serve::serve(dir, listener, shutdown_signal()).await?;
+        if args.no_watch {
+            crate::master::serve::serve(dir, listener, shutdown_signal()).await?;
+        } else {
+            let options = args.watch_debounce_ms.map_or_else(WatchOptions::default, |ms| {
+                WatchOptions::with_debounce(Duration::from_millis(ms))
+            });
+            let log: WatchLog = Arc::new(log_watch);
+            eprintln!(
+                "watching {} and master.toml: republishing {} ms after a change (--no-watch turns this off)",
+                roots.codex_home.display(),
+                options.debounce.as_millis()
+            );
+            let limits = crate::master::listen::Limits::default();
+            crate::master::serve::serve_watching(roots.clone(), listener, shutdown_signal(), limits, options, log)
+                .await?;
+        }
         eprintln!("stopped");
         Ok::<_, Failure>(Exit::Ok)
     })
+}
+
+/// One stderr line per watcher event (stdout stays for the `serving` line).
+fn log_watch(event: WatchEvent<'_>) {
+    match event {
+        WatchEvent::Started { directories } => eprintln!("watch: {directories} directories watched"),
+        WatchEvent::Published { report, took } => eprintln!(
+            "watch: {} revision {} ({} files, {}) in {} ms",
+            if report.changed { "published" } else { "unchanged" },
+            short(&report.revision),
+            report.files,
+            human_size(report.bytes),
+            took.as_millis()
+        ),
+        WatchEvent::Failed { error, serving, took } => eprintln!(
+            "watch: publish failed after {} ms, still serving {}: {error}",
+            took.as_millis(),
+            serving.map_or_else(|| "nothing".to_string(), short)
+        ),
+        WatchEvent::Problem(problem) => eprintln!("watch: {problem}"),
+    }
 }
 
 async fn shutdown_signal() {

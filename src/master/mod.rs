@@ -14,3 +14,5 @@ pub mod service;
 pub mod settings;
 pub mod statcache;
 pub mod tokens;
+pub mod watch;
+mod watch_paths;

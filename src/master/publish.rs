@@ -3,9 +3,13 @@
 //! Writes `master/blobs/`, then `state.yaml` and `state.yaml.sig` (each atomically), then the
 //! stat cache ([`super::statcache`]). Publishing the same tree again gives the same revision and
 //! leaves the document untouched; it reads only the files whose size or stamp changed.
+//! Publishes are serialised by an OS lock on `master/publish.lock`: `master rebuild` and the
+//! watcher of `master serve` ([`super::watch`]) may run at once, and two interleaved publishes
+//! could otherwise leave one's `state.yaml` beside the other's signature.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::blobstore::BlobStore;
 use crate::codex::config::{ParseError, parse_config, parse_hooks};
@@ -15,6 +19,7 @@ use crate::codex::trust::portable_trust;
 use crate::model::document::{API_VERSION, KIND, McpTransport};
 use crate::model::{BlobRef, DesiredState, FileEntry, FileMode, MasterInfo, McpServerSpec, Metadata, Spec};
 use crate::paths::Roots;
+use crate::reconcile::host::{Host, LockError, RealHost};
 
 use super::identity::{Identity, IdentityError};
 use super::scan::{ScanError, ScanReport, ScannedFile, scan};
@@ -25,6 +30,10 @@ use super::statcache::{StatCache, hash_and_store};
 pub const STATE_FILE: &str = "state.yaml";
 /// Signature file name (hex Ed25519 over the exact bytes of state.yaml).
 pub const SIGNATURE_FILE: &str = "state.yaml.sig";
+/// Lock file inside the master directory, held for the whole of a publish.
+pub const LOCK_FILE: &str = "publish.lock";
+/// How long a publish waits for another one (a cold publish of a big tree takes seconds).
+const LOCK_WAIT: Duration = Duration::from_secs(120);
 
 /// What a publish did.
 #[derive(Debug)]
@@ -73,6 +82,9 @@ pub enum PublishError {
     /// Collecting the files of a local MCP server project.
     #[error(transparent)]
     McpSource(#[from] crate::mcp::source::SourceError),
+    /// Another publish held `publish.lock` for longer than the wait.
+    #[error("cannot publish: {0}")]
+    Lock(#[from] LockError),
 }
 
 impl crate::exit::ExitStatus for PublishError {
@@ -100,6 +112,10 @@ impl crate::exit::ExitStatus for PublishError {
             PublishError::Scan(e) => e.hint(),
             PublishError::Settings(e) => e.hint(),
             PublishError::McpSource(e) => e.hint(),
+            PublishError::Lock(LockError::Held { .. }) => Some(
+                "another publish is running (`master rebuild`, `master init` or the watcher of `master serve`); try again when it is done"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -109,6 +125,8 @@ impl crate::exit::ExitStatus for PublishError {
 pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
     let dir = roots.master_dir();
     let settings = MasterSettings::load(&dir)?;
+    // After the settings: a machine that is not a master gets NotInitialized, not a new dir.
+    let _lock = RealHost.lock(&dir.join(LOCK_FILE), LOCK_WAIT)?;
     let identity = Identity::load(&dir)?;
     let report = scan(&roots.codex_home, &settings)?;
     // Followers refuse a document with a path they cannot hold; refuse it here, naming it.

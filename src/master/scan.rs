@@ -271,7 +271,10 @@ fn relative(codex_home: &Path, abs: &Path) -> Result<String, ScanError> {
     })
 }
 
-fn build_globs(patterns: &[String]) -> Result<GlobSet, ScanError> {
+/// The `exclude` patterns of master.toml as one glob set (`dir/` means `dir/**`).
+///
+/// Errors: [`ScanError::BadPattern`] naming the pattern.
+pub(super) fn build_globs(patterns: &[String]) -> Result<GlobSet, ScanError> {
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
         let expanded = match pattern.strip_suffix('/') {

@@ -12,7 +12,8 @@
 //! gets 409, which tells a follower to start its sync over. The published state is re-read
 //! when `state.yaml.sig` changes, so `master rebuild` needs no restart; `tokens.json` is
 //! re-read when it changes, so `master revoke` takes effect at the next request. Connection
-//! limits live in [`super::listen`].
+//! limits live in [`super::listen`]. [`serve_watching`] also republishes on changes
+//! ([`super::watch`]) and loads each new document on the watcher's thread.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -32,6 +33,8 @@ use super::identity::verify;
 use super::listen::Limits;
 use super::publish::{SIGNATURE_FILE, STATE_FILE};
 use super::tokens::TokenFile;
+use super::watch::{WatchEvent, WatchLog, WatchOptions, Watcher};
+use crate::paths::Roots;
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -102,20 +105,44 @@ fn try_stamp(path: &Path) -> std::io::Result<FileStamp> {
 }
 
 impl Ctx {
+    fn new(dir: PathBuf) -> Self {
+        Ctx {
+            store: BlobStore::new(dir.join("blobs")),
+            seen: SeenTracker::load(&dir),
+            dir,
+            served: Mutex::new(None),
+            tokens: Mutex::new(None),
+        }
+    }
+
     /// The current state, re-read only when the signature file changed since last time (one
     /// stat per request otherwise; the stamp includes the inode, so two publishes within one
-    /// mtime tick are still seen).
+    /// mtime tick are still seen). A pair that does not verify (a publish caught between its
+    /// two writes) is never served: the last good pair is, and the next call looks again.
+    ///
+    /// Errors: [`ServeError::NoState`] only when no good pair was ever loaded.
     pub(super) fn served(&self) -> Result<Arc<Served>, ServeError> {
-        let now = try_stamp(&self.dir.join(SIGNATURE_FILE)).map_err(|e| self.no_state(e))?;
+        let now = match try_stamp(&self.dir.join(SIGNATURE_FILE)) {
+            Ok(now) => now,
+            Err(e) => return self.last_good().ok_or_else(|| self.no_state(e)),
+        };
         let mut guard = self.served.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((seen, served)) = guard.as_ref()
             && *seen == now
         {
             return Ok(served.clone());
         }
-        let fresh = Arc::new(load_served(&self.dir)?);
+        let fresh = match load_served(&self.dir) {
+            Ok(fresh) => Arc::new(fresh),
+            Err(e) => return guard.as_ref().map(|(_, served)| served.clone()).ok_or(e),
+        };
         *guard = Some((now, fresh.clone()));
         Ok(fresh)
+    }
+
+    fn last_good(&self) -> Option<Arc<Served>> {
+        let guard = self.served.lock().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().map(|(_, served)| served.clone())
     }
 
     /// tokens.json as it is now (re-read when its stamp changed; unreadable = no tokens).
@@ -195,6 +222,52 @@ fn load_served(dir: &Path) -> Result<Served, ServeError> {
     })
 }
 
+/// [`serve_with`] for `roots`, republishing whenever what is published changes (see
+/// [`super::watch`]): the publish runs on the watcher's own thread, the new document is loaded
+/// there too, and requests keep getting the previous one until it is in place. When watching
+/// cannot start, `log` gets a [`WatchEvent::Problem`] and the server runs without it.
+///
+/// Errors: [`ServeError::NoState`] when nothing valid is published (after the first publish).
+pub async fn serve_watching(
+    roots: Roots,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: Limits,
+    options: WatchOptions,
+    log: WatchLog,
+) -> Result<(), ServeError> {
+    let ctx = Arc::new(Ctx::new(roots.master_dir()));
+    let loaded = {
+        let ctx = ctx.clone();
+        Box::new(move || {
+            let _ = ctx.served();
+        })
+    };
+    let started = {
+        let log = log.clone();
+        tokio::task::spawn_blocking(move || Watcher::start(roots, options, log, loaded)).await
+    };
+    let watcher = match started {
+        Ok(Ok(watcher)) => Some(watcher),
+        Ok(Err(e)) => {
+            log(WatchEvent::Problem(format!("{e}; serving without automatic republish")));
+            None
+        }
+        Err(e) => {
+            log(WatchEvent::Problem(format!(
+                "the watcher failed to start ({e}); serving without automatic republish"
+            )));
+            None
+        }
+    };
+    ctx.served()?;
+    run(ctx, listener, shutdown, limits).await;
+    if let Some(watcher) = watcher {
+        let _ = tokio::task::spawn_blocking(move || watcher.stop()).await;
+    }
+    Ok(())
+}
+
 /// Serve `master_dir` on an already bound listener until `shutdown` resolves, with the
 /// default [`Limits`].
 ///
@@ -215,14 +288,19 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: Limits,
 ) -> Result<(), ServeError> {
-    let ctx = Arc::new(Ctx {
-        store: BlobStore::new(master_dir.join("blobs")),
-        seen: SeenTracker::load(&master_dir),
-        dir: master_dir,
-        served: Mutex::new(None),
-        tokens: Mutex::new(None),
-    });
+    let ctx = Arc::new(Ctx::new(master_dir));
     ctx.served()?;
+    run(ctx, listener, shutdown, limits).await;
+    Ok(())
+}
+
+/// Serve until `shutdown` resolves; `ctx` already holds a good state.
+async fn run(
+    ctx: Arc<Ctx>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: Limits,
+) {
     let flusher = {
         let ctx = ctx.clone();
         tokio::spawn(async move {
@@ -238,7 +316,6 @@ pub async fn serve_with(
     super::listen::run(super::routes::routes(ctx.clone()), listener, shutdown, limits).await;
     flusher.abort();
     let _ = tokio::task::spawn_blocking(move || ctx.seen.flush()).await;
-    Ok(())
 }
 
 /// Bind `addr` (e.g. `127.0.0.1:0` for a free port).
@@ -249,4 +326,39 @@ pub async fn bind(addr: &str) -> Result<tokio::net::TcpListener, ServeError> {
             addr: addr.to_string(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pair_caught_between_its_two_writes_is_never_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let roots = crate::paths::Roots {
+            codex_home: home.join(".codex"),
+            codexport_home: home.join(".codexport"),
+            home,
+        };
+        crate::example::write_master_basic(&roots.codex_home, &roots.home).unwrap();
+        crate::master::init::init(&roots, &Default::default()).unwrap();
+        let ctx = Ctx::new(roots.master_dir());
+        let first = ctx.served().unwrap();
+        // A second publish has written its state.yaml but not yet its signature.
+        let state = roots.master_dir().join(STATE_FILE);
+        let text = fs_err::read_to_string(&state).unwrap();
+        crate::fs::write_atomic(&state, text.replace("generatedAt", "generatedAt ").as_bytes(), 0o600).unwrap();
+        let sig = roots.master_dir().join(SIGNATURE_FILE);
+        let signature = fs_err::read(&sig).unwrap();
+        crate::fs::write_atomic(&sig, &signature, 0o600).unwrap();
+        let served = ctx.served().unwrap();
+        assert!(Arc::ptr_eq(&first, &served), "the last good pair");
+        // The signature lands: the new pair is served.
+        fs_err::write(&state, text).unwrap();
+        crate::fs::write_atomic(&sig, &signature, 0o600).unwrap();
+        let again = ctx.served().unwrap();
+        assert!(!Arc::ptr_eq(&first, &again));
+        assert_eq!(again.meta.revision, first.meta.revision);
+    }
 }

@@ -138,12 +138,14 @@ impl Machine {
 
     /// Start `codexport master serve` on a free loopback port.
     pub fn serve(&self) -> Server {
-        let mut child = self
-            .command(&["master", "serve", "--bind", "127.0.0.1", "--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        self.serve_with(&[], &[])
+    }
+
+    /// [`Machine::serve`] with more arguments (`--no-watch`) and environment variables.
+    pub fn serve_with(&self, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = self.command(&["master", "serve", "--bind", "127.0.0.1", "--port", "0"]);
+        command.args(args).envs(env.iter().copied());
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)

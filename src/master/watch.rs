@@ -1,0 +1,372 @@
+//! Automatic republish for `master serve`: watch what is published, wait for a quiet moment,
+//! publish again.
+//!
+//! Threads: notify's own thread hands every file-system event to a callback that only asks
+//! [`Filter`](super::watch_paths::Filter) whether it counts and, if so, bumps a generation
+//! counter under a mutex and wakes the publisher. The publisher is one dedicated thread (never
+//! the async executor): it waits until the counter moved past the generation it last
+//! published, then until nothing changed for [`WatchOptions::debounce`] (or the first unhandled
+//! change is [`WatchOptions::max_delay`] old, so a constant stream of writes still publishes),
+//! notes the counter, and publishes. A change that arrives during a publish moves the counter
+//! past the noted value, so another publish follows: no event is dropped, only coalesced.
+//! Before each publish it re-reads master.toml (new include/exclude rules for the filter and
+//! the watched directories). A failed publish writes nothing, so the server keeps serving the
+//! previous revision; the next change retries.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use notify::Watcher as _;
+
+use crate::paths::Roots;
+
+use super::publish::{PublishError, PublishReport, current_revision, publish};
+use super::settings::MasterSettings;
+use super::watch_paths::{Filter, WatchSet, desired};
+
+/// Default quiet period before a republish.
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(300);
+/// The longest a change waits for a quiet period, as a multiple of the debounce.
+pub const MAX_DELAY_FACTOR: u32 = 10;
+
+/// Timing of the automatic republish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchOptions {
+    /// Publish once nothing relevant changed for this long.
+    pub debounce: Duration,
+    /// Publish anyway once the oldest unpublished change is this old.
+    pub max_delay: Duration,
+}
+
+impl WatchOptions {
+    /// `debounce` as the quiet period, [`MAX_DELAY_FACTOR`] times it as the longest wait.
+    pub fn with_debounce(debounce: Duration) -> Self {
+        WatchOptions {
+            debounce,
+            max_delay: debounce.saturating_mul(MAX_DELAY_FACTOR),
+        }
+    }
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions::with_debounce(DEFAULT_DEBOUNCE)
+    }
+}
+
+/// What the watcher reports, for the caller to log (the library prints nothing).
+#[derive(Debug)]
+pub enum WatchEvent<'a> {
+    /// Watching started: how many directories are watched.
+    Started {
+        /// Directories with a watch (a recursive one counts once).
+        directories: usize,
+    },
+    /// A publish ran; `report.changed` says whether the revision moved.
+    Published {
+        /// What the publish did.
+        report: &'a PublishReport,
+        /// How long it took.
+        took: Duration,
+    },
+    /// A publish failed and wrote nothing.
+    Failed {
+        /// Why (a config.toml that does not parse names file:line:column).
+        error: &'a PublishError,
+        /// The revision still served, if any.
+        serving: Option<&'a str>,
+        /// How long the attempt took.
+        took: Duration,
+    },
+    /// The watcher itself had a problem (a path that cannot be watched, the kernel's watch
+    /// limit, events lost); it keeps going with what works.
+    Problem(String),
+}
+
+/// Where [`WatchEvent`]s go; called from the watcher's threads.
+pub type WatchLog = Arc<dyn Fn(WatchEvent<'_>) + Send + Sync>;
+
+/// Called after every successful publish, on the publisher thread (the server loads the new
+/// document there, off the executor).
+pub type OnPublished = Box<dyn Fn() + Send>;
+
+/// Why watching could not start. The server can still serve without it.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The platform's notification service refused (e.g. out of inotify instances).
+    #[error("cannot watch for changes: {0}")]
+    Notify(#[from] notify::Error),
+    /// The publisher thread could not be started.
+    #[error("cannot start the publisher thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// Changes seen but not yet published, shared by the event callback and the publisher.
+#[derive(Debug)]
+struct Pending {
+    /// Bumped for every relevant event; never reset.
+    generation: u64,
+    /// When the oldest change not yet covered by a publish arrived.
+    first: Option<Instant>,
+    /// When the latest change arrived.
+    last: Instant,
+    stop: bool,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn changed(&self) {
+        let now = Instant::now();
+        let mut p = self.lock();
+        p.generation = p.generation.wrapping_add(1);
+        p.last = now;
+        p.first.get_or_insert(now);
+        self.wake.notify_all();
+    }
+
+    fn stop(&self) {
+        self.lock().stop = true;
+        self.wake.notify_all();
+    }
+
+    /// Block until there is something to publish and the quiet period (or the longest wait)
+    /// is over; returns the generation that publish covers, or `None` to stop.
+    fn next(&self, done: u64, options: WatchOptions) -> Option<u64> {
+        let mut p = self.lock();
+        while p.generation == done && !p.stop {
+            p = self.wake.wait(p).unwrap_or_else(|e| e.into_inner());
+        }
+        while !p.stop {
+            let first = p.first.unwrap_or(p.last);
+            let due = (p.last + options.debounce).min(first + options.max_delay);
+            let now = Instant::now();
+            if now >= due {
+                break;
+            }
+            p = self
+                .wake
+                .wait_timeout(p, due - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if p.stop {
+            return None;
+        }
+        p.first = None;
+        Some(p.generation)
+    }
+}
+
+/// The publisher's own state.
+struct Publisher {
+    roots: Roots,
+    notify: notify::RecommendedWatcher,
+    watches: WatchSet,
+    filter: Arc<RwLock<Filter>>,
+    log: WatchLog,
+    on_published: OnPublished,
+}
+
+impl Publisher {
+    /// Re-read master.toml, adjust filter and watches, publish, report.
+    fn round(&mut self) {
+        let settings = MasterSettings::load(&self.roots.master_dir()).ok();
+        *self.filter.write().unwrap_or_else(|p| p.into_inner()) = Filter::new(&self.roots, settings.as_ref());
+        let wanted = desired(&self.roots, settings.as_ref());
+        for problem in self.watches.refresh(&mut self.notify, &wanted) {
+            (self.log)(WatchEvent::Problem(problem));
+        }
+        let started = Instant::now();
+        match publish(&self.roots) {
+            Ok(report) => {
+                (self.on_published)();
+                (self.log)(WatchEvent::Published {
+                    report: &report,
+                    took: started.elapsed(),
+                });
+            }
+            Err(error) => {
+                let serving = current_revision(&self.roots.master_dir());
+                (self.log)(WatchEvent::Failed {
+                    error: &error,
+                    serving: serving.as_deref(),
+                    took: started.elapsed(),
+                });
+            }
+        }
+    }
+}
+
+/// A running watcher. Dropping it stops it without waiting; [`Watcher::stop`] waits for a
+/// publish in progress.
+pub struct Watcher {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watcher {
+    /// Watch `roots` (CODEX_HOME as master.toml includes it, and master.toml), publish once now
+    /// (on the calling thread: the tree may have changed while nothing was serving), then
+    /// republish after changes on a dedicated thread. `on_published` runs after each successful
+    /// publish, `log` receives every [`WatchEvent`].
+    ///
+    /// Errors: [`WatchError`] when no watch can be set up at all; nothing is published then.
+    pub fn start(
+        roots: Roots,
+        options: WatchOptions,
+        log: WatchLog,
+        on_published: OnPublished,
+    ) -> Result<Watcher, WatchError> {
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending {
+                generation: 0,
+                first: None,
+                last: Instant::now(),
+                stop: false,
+            }),
+            wake: Condvar::new(),
+        });
+        let settings = MasterSettings::load(&roots.master_dir()).ok();
+        let filter = Arc::new(RwLock::new(Filter::new(&roots, settings.as_ref())));
+        let handler = {
+            let (shared, filter, log) = (shared.clone(), filter.clone(), log.clone());
+            move |event: notify::Result<notify::Event>| {
+                let relevant = match &event {
+                    Ok(event) => filter.read().unwrap_or_else(|p| p.into_inner()).relevant(event),
+                    Err(e) => {
+                        log(WatchEvent::Problem(format!("watch error (publishing to be safe): {e}")));
+                        true
+                    }
+                };
+                if relevant {
+                    shared.changed();
+                }
+            }
+        };
+        let config = notify::Config::default().with_follow_symlinks(false);
+        let notify = notify::RecommendedWatcher::new(handler, config)?;
+        let mut publisher = Publisher {
+            roots,
+            notify,
+            watches: WatchSet::default(),
+            filter,
+            log,
+            on_published,
+        };
+        // The first round sets the watches up before it scans, so nothing slips between.
+        let done = shared.lock().generation;
+        publisher.round();
+        (publisher.log)(WatchEvent::Started {
+            directories: publisher.watches.len(),
+        });
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("codexport-watch".into())
+                .spawn(move || {
+                    let mut done = done;
+                    while let Some(target) = shared.next(done, options) {
+                        publisher.round();
+                        done = target;
+                    }
+                })
+                .map_err(WatchError::Thread)?
+        };
+        Ok(Watcher {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stop watching and wait for a publish in progress to finish (a publish is never cut
+    /// short: its writes are atomic, but a finished one is worth keeping).
+    pub fn stop(mut self) {
+        self.shared.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.shared.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared {
+            pending: Mutex::new(Pending {
+                generation: 0,
+                first: None,
+                last: Instant::now(),
+                stop: false,
+            }),
+            wake: Condvar::new(),
+        })
+    }
+
+    const FAST: WatchOptions = WatchOptions {
+        debounce: Duration::from_millis(20),
+        max_delay: Duration::from_millis(100),
+    };
+
+    #[test]
+    fn a_change_during_a_publish_is_published_after_it() {
+        let s = shared();
+        s.changed();
+        let started = Instant::now();
+        let first = s.next(0, FAST).unwrap();
+        assert!(started.elapsed() >= FAST.debounce, "waited for the quiet period");
+        // The publish of `first` runs; a change arrives meanwhile.
+        s.changed();
+        let second = s.next(first, FAST).unwrap();
+        assert!(second > first, "not lost");
+        // Nothing new: the publisher sleeps until stopped.
+        let waiter = {
+            let s = s.clone();
+            std::thread::spawn(move || s.next(second, FAST))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        s.stop();
+        assert_eq!(waiter.join().unwrap(), None);
+    }
+
+    #[test]
+    fn a_constant_stream_of_changes_publishes_after_the_longest_wait() {
+        let s = shared();
+        let writer = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(600) {
+                    s.changed();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(10));
+        let started = Instant::now();
+        let got = s.next(0, FAST).unwrap();
+        let waited = started.elapsed();
+        assert!(got > 0);
+        assert!(
+            waited < Duration::from_millis(400),
+            "max delay, not the end of the stream: {waited:?}"
+        );
+        writer.join().unwrap();
+    }
+}
