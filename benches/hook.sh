@@ -2,12 +2,14 @@
 # Wall time of `codexport reconcile --hook` against an unchanged master on loopback: the cost
 # Codex pays at every session start when nothing changed (one If-None-Match request).
 #
-#   cargo build --release && benches/hook.sh [runs]     (BIN=... to pick another binary)
+#   cargo build --release && benches/hook.sh [runs]     (BIN=... binary, FILES=... managed files)
 #
-# Prints every run in milliseconds and the median. Temp dirs only; the master is killed at exit.
+# Prints every run in milliseconds, the median, and the median of `true` measured the same way
+# in the same run (the process floor). Temp dirs only; the master is killed at exit.
 set -euo pipefail
 BIN=${BIN:-target/release/codexport}
 RUNS=${1:-20}
+FILES=${FILES:-2000}
 BIN=$(realpath "$BIN")
 tmp=$(mktemp -d)
 trap 'kill "${serve_pid:-0}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
@@ -18,7 +20,7 @@ follower() { HOME=$tmp/f CODEX_HOME=$tmp/f/.codex CODEXPORT_HOME=$tmp/f/.codexpo
 mkdir -p "$tmp/m/.codex/skills" "$tmp/f/.codex"
 printf 'model = "gpt-5"\n[tui]\nanimations = false\n' > "$tmp/m/.codex/config.toml"
 printf '# rules\n' > "$tmp/m/.codex/AGENTS.md"
-for i in $(seq 1 200); do
+for i in $(seq 1 "$FILES"); do
   mkdir -p "$tmp/m/.codex/skills/s$i"
   printf -- '---\nname: s%s\n---\nbody %s\n' "$i" "$i" > "$tmp/m/.codex/skills/s$i/SKILL.md"
 done
@@ -31,13 +33,19 @@ link=$(master master link --host 127.0.0.1 --port "$port" --name bench --output 
 follower follower join "$link" --apply >/dev/null
 follower hook install >/dev/null
 
-times=()
-for _ in $(seq 1 "$RUNS"); do
-  start=$(date +%s%N)
-  echo '{"hook_event_name":"SessionStart","source":"startup"}' | follower reconcile --hook
-  end=$(date +%s%N)
-  times+=($(( (end - start) / 1000000 )))
-done
-printf '%s\n' "${times[@]}" | tr '\n' ' '; echo
-sorted=($(printf '%s\n' "${times[@]}" | sort -n))
-echo "median: ${sorted[$(( RUNS / 2 ))]} ms over $RUNS runs; last outcome: $(sed -n 's/.*"outcome": *"\([^"]*\)".*/\1/p' "$tmp/f/.codexport/hook-last.json")"
+median_ms() { # runs "$@" RUNS times, prints each wall time (µs) and the median in ms
+  local times=() start end
+  for _ in $(seq 1 "$RUNS"); do
+    start=$(date +%s%N)
+    echo '{"hook_event_name":"SessionStart","source":"startup"}' | "$@" >/dev/null
+    end=$(date +%s%N)
+    times+=($(( (end - start) / 1000 )))
+  done
+  local sorted=($(printf '%s\n' "${times[@]}" | sort -n))
+  echo "runs (µs): ${times[*]}" >&2
+  awk "BEGIN { printf \"%.1f\", ${sorted[$(( RUNS / 2 ))]} / 1000 }"
+}
+hook=$(median_ms follower reconcile --hook)
+floor=$(median_ms true)
+echo "managed files: $(ls "$tmp/f/.codex/skills" | wc -l) skills; last outcome: $(sed -n 's/.*"outcome": *"\([^"]*\)".*/\1/p' "$tmp/f/.codexport/hook-last.json")"
+echo "reconcile --hook, unchanged master: median ${hook} ms over $RUNS runs; \`true\`: ${floor} ms"

@@ -375,3 +375,21 @@ fn ten_hooks_at_once_one_applies_the_rest_skip() {
         "no run left a journal behind"
     );
 }
+
+#[test]
+fn a_changed_master_identity_is_a_trust_failure_and_applies_nothing() {
+    let (master, _server, follower) = setup();
+    follower.ok(&["hook", "install"]);
+    let before = applied_revision(&follower);
+    fs_err::write(master.codex_home.join("AGENTS.md"), "# from a master with a new key\n").unwrap();
+    master.ok(&["master", "init", "--rotate-key"]);
+    let (code, stdout, _) = run_hook(&follower, &[]);
+    assert_eq!((code, stdout.as_str()), (0, ""));
+    let run = last_run(&follower);
+    assert_eq!(run["outcome"], "trust-failure", "{run}");
+    assert_eq!(applied_revision(&follower), before);
+    assert_ne!(
+        fs_err::read_to_string(follower.codex_home.join("AGENTS.md")).unwrap(),
+        "# from a master with a new key\n"
+    );
+}

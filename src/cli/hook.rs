@@ -203,23 +203,26 @@ pub(super) fn run_hook(timeout_ms: u64) -> u8 {
         }
     };
     let session = read_session();
-    crate::reconcile::hook_run::run(&roots, Duration::from_millis(timeout_ms), session.as_ref());
+    crate::reconcile::hook_run::run(&roots, Duration::from_millis(timeout_ms), session);
     Exit::Ok.code()
 }
 
-/// The SessionStart JSON Codex writes to stdin, if any: read in a thread so that an open,
-/// silent stdin never holds the hook; capped; anything unparseable is ignored.
-fn read_session() -> Option<serde_json::Value> {
+/// The SessionStart JSON Codex writes to stdin, if any: read in a thread while the hook runs,
+/// so an open, silent stdin never holds it; the returned closure waits at most [`STDIN_WAIT`]
+/// more for it. Capped; anything unparseable is ignored.
+fn read_session() -> impl FnOnce() -> Option<serde_json::Value> {
     use std::io::IsTerminal;
-    if std::io::stdin().is_terminal() {
-        return None;
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = std::io::stdin().take(MAX_STDIN_BYTES).read_to_end(&mut buf);
-        let _ = tx.send(buf);
+    let rx = (!std::io::stdin().is_terminal()).then(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = std::io::stdin().take(MAX_STDIN_BYTES).read_to_end(&mut buf);
+            let _ = tx.send(buf);
+        });
+        rx
     });
-    let bytes = rx.recv_timeout(STDIN_WAIT).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    move || {
+        let bytes = rx?.recv_timeout(STDIN_WAIT).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
 }

@@ -105,9 +105,10 @@ impl HookRecord {
     }
 }
 
-/// Run the hook with `budget`; `session` is the SessionStart JSON from stdin, if any. Never
-/// fails: the outcome is recorded (best effort) and returned.
-pub fn run(roots: &Roots, budget: Duration, session: Option<&serde_json::Value>) -> HookRecord {
+/// Run the hook with `budget`; `session` yields the SessionStart JSON from stdin, if any (asked
+/// at the end, so reading stdin never delays the run). Never fails: the outcome is recorded
+/// (best effort) and returned.
+pub fn run(roots: &Roots, budget: Duration, session: impl FnOnce() -> Option<serde_json::Value>) -> HookRecord {
     let started = Instant::now();
     let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let deadline = started + budget;
@@ -142,7 +143,8 @@ pub fn run(roots: &Roots, budget: Duration, session: Option<&serde_json::Value>)
         revision,
         message,
         duration_ms: started.elapsed().as_millis() as u64,
-        source: session
+        source: session()
+            .as_ref()
             .and_then(|s| s.get("source"))
             .and_then(|s| s.as_str())
             .map(|s| s.chars().take(32).collect()),
