@@ -11,6 +11,7 @@ pub mod example;
 pub mod exit;
 pub mod follower;
 pub mod fs;
+pub mod logs;
 pub mod master;
 pub mod mcp;
 pub mod model;
