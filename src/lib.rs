@@ -16,6 +16,7 @@ pub mod master;
 pub mod mcp;
 pub mod model;
 pub mod paths;
+pub mod progress;
 pub mod reconcile;
 
 /// A crash point for the crash tests. With the `failpoints` feature and

@@ -26,7 +26,7 @@ pub(super) struct PlanArgs {
 pub(super) fn run(args: PlanArgs, roots: &Roots) -> CmdResult {
     if !args.offline {
         let applied = crate::reconcile::inventory::Inventory::load(&roots.codexport_home)?.revision;
-        let outcome = crate::follower::sync::sync(roots, applied)?;
+        let outcome = crate::follower::sync::sync(roots, applied, &crate::progress::NoProgress)?;
         if args.output == OutputFormat::Text && outcome.fetched_state {
             eprintln!("fetched revision {}", super::output::short(&outcome.revision));
         }
