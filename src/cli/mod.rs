@@ -8,12 +8,14 @@ mod completions;
 mod demo;
 mod follower;
 mod hook;
+mod logging;
 mod master;
 mod master_followers;
 mod master_service;
 mod mcp;
 mod output;
 mod plan;
+mod progress;
 mod status;
 mod sync;
 
@@ -40,6 +42,8 @@ Exit codes: 0 ok, 1 error, 2 plan has changes (--detailed-exitcode), 3 drift or 
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    verbosity: logging::Verbosity,
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +145,7 @@ pub fn main() -> u8 {
             };
         }
     };
+    logging::init(&cli);
     if let Command::Reconcile(args) = &cli.command
         && args.hook
     {
@@ -149,6 +154,7 @@ pub fn main() -> u8 {
     match run(cli) {
         Ok(exit) => exit.code(),
         Err(f) => {
+            tracing::debug!(exit = f.exit.code(), "failed: {}", f.message);
             eprintln!("error: {}", f.message);
             if let Some(h) = f.hint {
                 eprintln!("hint: {h}");
