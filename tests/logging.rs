@@ -285,3 +285,48 @@ fn the_daily_log_is_private_and_old_days_are_deleted() {
     fresh.ok(&["man"]);
     assert!(!fresh.codexport_home.exists());
 }
+
+/// Records what the library reports.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl codexport::progress::Progress for Recorder {
+    fn working(&self, label: &str) {
+        self.0.lock().unwrap().push(label.to_string());
+    }
+    fn finish(&self) {
+        self.0.lock().unwrap().push("finish".into());
+    }
+}
+
+#[test]
+fn each_mcp_install_is_reported_with_its_server_name() {
+    use codexport::follower::local::McpInstall;
+    use codexport::reconcile::{ApplyOptions, apply_staged, host::RecordingHost};
+    let pair = Pair::joined();
+    let f = &pair.follower;
+    let roots = codexport::paths::Roots {
+        home: f.home.clone(),
+        codex_home: f.codex_home.clone(),
+        codexport_home: f.codexport_home.clone(),
+    };
+    let recorder = std::sync::Arc::new(Recorder::default());
+    struct Shared(std::sync::Arc<Recorder>);
+    impl codexport::progress::Progress for Shared {
+        fn working(&self, label: &str) {
+            self.0.working(label)
+        }
+        fn finish(&self) {
+            self.0.finish()
+        }
+    }
+    let options = ApplyOptions {
+        mcp_install: Some(McpInstall::Auto),
+        progress: codexport::progress::SharedProgress::new(Shared(recorder.clone())),
+        ..Default::default()
+    };
+    // The recording host installs nothing: only the reports are checked.
+    apply_staged(&roots, &RecordingHost::new(), &options).unwrap();
+    let seen = recorder.0.lock().unwrap().clone();
+    assert_eq!(seen, ["installing MCP server filesystem", "finish"]);
+}

@@ -238,7 +238,8 @@ fn stage_from(
         "state verified"
     );
     if !missing.is_empty() {
-        progress.start(total);
+        // What the stream carries: every blob behind its frame header.
+        progress.start(total + (missing.len() * crate::model::wire::FRAME_HEADER_LEN) as u64);
     }
     let fetched = client.fetch_blobs(&missing, &blobs, progress);
     if !missing.is_empty() {
