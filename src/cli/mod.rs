@@ -131,6 +131,7 @@ pub type CmdResult = Result<Exit, Failure>;
 pub fn main() -> u8 {
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
+    quiet_on_closed_stdout();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -148,6 +149,8 @@ pub fn main() -> u8 {
     }
     match run(cli) {
         Ok(exit) => exit.code(),
+        // The reader of our stdout went away (`codexport man | head`): not an error.
+        Err(f) if f.message.ends_with("Broken pipe (os error 32)") => Exit::Ok.code(),
         Err(f) => {
             eprintln!("error: {}", f.message);
             if let Some(h) = f.hint {
@@ -156,6 +159,27 @@ pub fn main() -> u8 {
             f.exit.code()
         }
     }
+}
+
+/// `codexport plan | head`: when the reader closes the pipe, `println!` panics with "failed
+/// printing to stdout: Broken pipe" (clap_complete: "failed to write completion file: ...
+/// BrokenPipe"). Like `head`'s other writers, stop quietly (exit 0) instead of printing a Rust
+/// panic. Every other panic keeps the default report.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let writing = message.starts_with("failed printing to stdout") || message.starts_with("failed to write");
+        if writing && (message.contains("os error 32") || message.contains("BrokenPipe")) {
+            std::process::exit(0);
+        }
+        default(info)
+    }));
 }
 
 fn run(cli: Cli) -> CmdResult {
