@@ -37,6 +37,32 @@ impl BlobStore {
         self.root.join(&sha256[..2]).join(sha256)
     }
 
+    /// Every blob present: (hash, size in bytes). Anything else in the directory (temp files,
+    /// stray names) is not listed.
+    pub fn list(&self) -> std::io::Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        let top = match fs_err::read_dir(&self.root) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for shard in top {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in fs_err::read_dir(shard.path())? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let meta = entry.metadata()?;
+                if is_sha256_hex(&name) && meta.is_file() && entry.path() == self.path_of(&name) {
+                    out.push((name, meta.len()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// True when the blob is present.
     pub fn contains(&self, sha256: &str) -> bool {
         is_sha256_hex(sha256) && self.path_of(sha256).is_file()

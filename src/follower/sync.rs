@@ -173,6 +173,7 @@ fn stage_from(
     let (bytes, signature) = client.state()?;
     let doc = verify_document(&bytes, &signature, enrollment)?;
     let missing = missing_blobs(&doc, &blobs);
+    store.check_room(missing.values().sum())?;
     let bytes_fetched = client.fetch_blobs(&missing, &blobs)?;
     store.stage(&bytes, &signature)?;
     Ok(SyncOutcome {

@@ -180,6 +180,8 @@ pub fn execute(
     }
     journal.commit(host)?;
     report.pruned = generations::prune(host, home, options.keep_generations)?;
+    // Best effort: the apply is committed; a blob left behind is only disk space.
+    let _ = super::store_gc::collect(roots, host);
     report.generation = Some(generation);
     Ok(report)
 }
