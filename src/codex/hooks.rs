@@ -99,19 +99,38 @@ pub fn trusted_count(codex_home: &std::path::Path) -> Option<(usize, usize)> {
         .ok()
         .and_then(|t| toml::from_str(&t).ok())
         .unwrap_or_default();
-    let state = config
-        .get("hooks")
-        .and_then(|h| h.get("state"))
-        .and_then(|s| s.as_table());
     let trusted = entries
         .iter()
-        .filter(|(key, hash)| {
-            let entry = state.and_then(|s| s.get(key));
-            let enabled = entry.and_then(|e| e.get("enabled")).and_then(|v| v.as_bool()) != Some(false);
-            enabled && entry.and_then(|e| e.get("trusted_hash")).and_then(|v| v.as_str()) == Some(hash.as_str())
-        })
+        .filter(|(key, hash)| config_trusts(&config, key, hash))
         .count();
     Some((entries.len(), trusted))
+}
+
+/// True when `config` (a parsed config.toml) trusts the handler with trust key `key` and hash
+/// `hash`: `[hooks.state."<key>"] trusted_hash` matches and `enabled` is not false.
+pub fn config_trusts(config: &toml::Table, key: &str, hash: &str) -> bool {
+    let entry = config
+        .get("hooks")
+        .and_then(|h| h.get("state"))
+        .and_then(|s| s.get(key));
+    entry.is_some_and(|e| {
+        e.get("trusted_hash").and_then(|v| v.as_str()) == Some(hash)
+            && e.get("enabled").and_then(|v| v.as_bool()) != Some(false)
+    })
+}
+
+/// Feature keys under `[features]` that switch Codex's hooks on or off: `hooks`, and the older
+/// name `codex_hooks`, which Codex 0.169.0 still honours (`codex features list` shows `hooks
+/// false` for either).
+pub const HOOKS_FEATURE_KEYS: [&str; 2] = ["hooks", "codex_hooks"];
+
+/// The `[features]` key of `config` that disables hooks (`hooks = false`), if any: Codex then
+/// runs no hook at all, trusted or not.
+pub fn hooks_feature_disabled(config: &toml::Table) -> Option<&'static str> {
+    let features = config.get("features")?.as_table()?;
+    HOOKS_FEATURE_KEYS
+        .into_iter()
+        .find(|k| features.get(*k).and_then(|v| v.as_bool()) == Some(false))
 }
 
 #[cfg(test)]
