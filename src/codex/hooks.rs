@@ -137,6 +137,21 @@ pub fn hooks_feature_disabled(config: &toml::Table) -> Option<&'static str> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn hooks_feature_off_under_either_name() {
+        let parse = |t: &str| t.parse::<toml::Table>().unwrap();
+        assert_eq!(hooks_feature_disabled(&parse("model = \"x\"\n")), None);
+        assert_eq!(hooks_feature_disabled(&parse("[features]\nhooks = true\n")), None);
+        assert_eq!(
+            hooks_feature_disabled(&parse("[features]\nhooks = false\n")),
+            Some("hooks")
+        );
+        assert_eq!(
+            hooks_feature_disabled(&parse("[features]\ncodex_hooks = false\n")),
+            Some("codex_hooks")
+        );
+    }
+
     fn vectors() -> Vec<(String, String)> {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/other/trust_hash_vectors.json");
