@@ -17,6 +17,11 @@ use super::{Check, MAX_CLOCK_SKEW_SECS, NETWORK_TIMEOUT, bounded, one_line, shor
 
 const REJOIN: &str = "on the master: `codexport master link --host <address> --name <follower>`; here: `codexport follower join '<link>'`";
 
+/// [`REJOIN`] for a follower whose name is known.
+fn rejoin(name: &str) -> String {
+    REJOIN.replace("<follower>", name)
+}
+
 /// What one unauthenticated `GET /v1/meta` saw.
 struct Probe {
     meta: Meta,
@@ -57,7 +62,7 @@ fn enrollment_check(e: &Enrollment) -> Check {
         return Check::fail(
             "enrollment",
             "enrollment.toml's pinned public key does not hash to its pinned fingerprint (edited by hand?)",
-            REJOIN,
+            rejoin(&e.name),
         );
     }
     Check::ok(
@@ -182,7 +187,7 @@ fn token_check(roots: &Roots, e: &Enrollment) -> Check {
                 "the master refuses this follower's token (revoked, or replaced by a newer link for `{}`)",
                 e.name
             ),
-            REJOIN,
+            rejoin(&e.name),
         ),
         Some(Err(err)) => Check::fail(
             "token",
