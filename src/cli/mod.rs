@@ -6,6 +6,7 @@
 mod apply;
 mod completions;
 mod demo;
+mod doctor;
 mod follower;
 mod hook;
 mod master;
@@ -66,6 +67,11 @@ enum Command {
     Rollback(apply::RollbackArgs),
     /// Role, master, pinned fingerprint, applied/staged/remote revisions, reachability.
     Status(status::StatusArgs),
+    /// Check this machine's setup: one line per check (ok, warn, fail, skip), a fix for each
+    /// problem; exit 1 when a check failed.
+    ///
+    /// Example: codexport doctor --output json
+    Doctor(doctor::DoctorArgs),
     /// Run master and follower on loopback with the bundled example (temp dirs only).
     Demo(demo::DemoArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
@@ -200,6 +206,7 @@ fn run(cli: Cli) -> CmdResult {
                 Command::Generations(args) => apply::run_generations(args, &roots),
                 Command::Rollback(args) => apply::run_rollback(args, &roots),
                 Command::Status(args) => status::run(args, &roots),
+                Command::Doctor(args) => doctor::run(args, &roots),
                 Command::Mcp(cmd) => mcp::run(cmd, &roots),
                 Command::Hook(cmd) => hook::run(cmd, &roots),
                 Command::Demo(_) | Command::Completions(_) | Command::Man => unreachable!("handled above"),

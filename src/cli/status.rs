@@ -162,7 +162,7 @@ fn follower_part(roots: &Roots, enrollment: Enrollment) -> Result<FollowerPart, 
         .unwrap_or(0);
     let up_to_date = remote.is_some() && remote == applied;
     let env = crate::mcp::install::InstallEnv::from_process(&roots.codexport_home, &roots.home);
-    let mcp_broken = super::mcp::readiness(&env).ok().map(|rows| {
+    let mcp_broken = crate::mcp::ready::readiness(&env).ok().map(|rows| {
         rows.into_iter()
             .filter(|r| !r.ready)
             .map(|r| BrokenServer {
