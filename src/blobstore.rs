@@ -37,6 +37,32 @@ impl BlobStore {
         self.root.join(&sha256[..2]).join(sha256)
     }
 
+    /// Every blob present: (hash, size in bytes). Anything else in the directory (temp files,
+    /// stray names) is not listed.
+    pub fn list(&self) -> std::io::Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        let top = match fs_err::read_dir(&self.root) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for shard in top {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in fs_err::read_dir(shard.path())? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let meta = entry.metadata()?;
+                if is_sha256_hex(&name) && meta.is_file() && entry.path() == self.path_of(&name) {
+                    out.push((name, meta.len()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// True when the blob is present.
     pub fn contains(&self, sha256: &str) -> bool {
         is_sha256_hex(sha256) && self.path_of(sha256).is_file()
@@ -69,6 +95,70 @@ impl BlobStore {
         Ok((hash, size))
     }
 
+    /// Like [`BlobStore::put_file`] without making anything durable: the content goes to a temp
+    /// file in the store, which [`BlobStore::commit_pending`] later makes durable and moves into
+    /// place with every other one (two `syncfs` calls instead of one fsync per blob). Returns
+    /// (hash, size, the pending blob); dropping the pending blob deletes its temp file.
+    pub fn put_file_pending(&self, src: &Path) -> std::io::Result<(String, u64, Pending)> {
+        let mut tmp = self.temp_file()?;
+        let mut input = fs_err::File::open(src)?;
+        let mut hashing = HashingWriter {
+            inner: tmp.as_file_mut(),
+            hasher: Sha256::new(),
+            size: 0,
+        };
+        std::io::copy(&mut input, &mut hashing)?;
+        let (hash, size) = (hex::encode(hashing.hasher.finalize()), hashing.size);
+        let pending = Pending {
+            path: tmp.into_temp_path(),
+            sha256: hash.clone(),
+        };
+        Ok((hash, size, pending))
+    }
+
+    /// Make `pending` blobs durable and put them in place: flush the file system once (their
+    /// data), rename each into place, flush once more (the renames). A crash before the renames
+    /// leaves only `.incoming-*` temp files (removed by [`BlobStore::remove_stale_temps`]),
+    /// never a blob whose name does not match its bytes. Off Linux, each file is fsynced.
+    pub fn commit_pending(&self, pending: Vec<Pending>) -> std::io::Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if !sync_file_system(&self.root)? {
+            for p in &pending {
+                fs_err::File::open(&p.path)?.sync_all()?;
+            }
+        }
+        for p in pending {
+            if self.contains(&p.sha256) {
+                continue;
+            }
+            self.create_dir(&p.sha256[..2])?;
+            let dest = self.path_of(&p.sha256);
+            p.path
+                .persist(&dest)
+                .map_err(|e| std::io::Error::other(format!("rename into {}: {}", dest.display(), e.error)))?;
+        }
+        if !sync_file_system(&self.root)? {
+            crate::fs::sync_dir(&self.root);
+        }
+        Ok(())
+    }
+
+    /// Remove temp files a crashed writer left in the store root (the caller holds the lock that
+    /// makes it the only writer).
+    pub fn remove_stale_temps(&self) -> std::io::Result<()> {
+        let Ok(entries) = fs_err::read_dir(&self.root) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".incoming-") {
+                let _ = fs_err::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
     /// A temp file inside the store, for callers that verify content while writing it.
     pub fn temp_file(&self) -> std::io::Result<tempfile::NamedTempFile> {
         self.create_dir("")?;
@@ -87,6 +177,28 @@ impl BlobStore {
         tmp.persist(&dest)
             .map_err(|e| std::io::Error::other(format!("rename into {}: {}", dest.display(), e.error)))?;
         Ok(())
+    }
+}
+
+/// A blob written by [`BlobStore::put_file_pending`], waiting for [`BlobStore::commit_pending`].
+#[derive(Debug)]
+pub struct Pending {
+    path: tempfile::TempPath,
+    sha256: String,
+}
+
+/// `syncfs` on the file system holding `dir` (Linux); false where it is not available.
+fn sync_file_system(dir: &Path) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        let d = fs_err::File::open(dir)?;
+        rustix::fs::syncfs(&d).map_err(std::io::Error::from)?;
+        Ok(true)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        Ok(false)
     }
 }
 
@@ -225,5 +337,46 @@ mod tests {
             name.to_string_lossy().starts_with(".incoming-")
         });
         assert_eq!(leftovers.count(), 0);
+    }
+
+    #[test]
+    fn pending_blobs_appear_only_when_committed_and_stale_temps_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path().join("blobs"));
+        let src = dir.path().join("src");
+        fs_err::create_dir_all(&src).unwrap();
+        let mut pending = Vec::new();
+        let mut hashes = Vec::new();
+        for (i, body) in ["a", "b", "a"].iter().enumerate() {
+            let file = src.join(i.to_string());
+            fs_err::write(&file, body).unwrap();
+            let (hash, size, p) = store.put_file_pending(&file).unwrap();
+            assert_eq!(size, 1);
+            assert!(!store.contains(&hash), "not in place before the commit");
+            pending.push(p);
+            hashes.push(hash);
+        }
+        store.commit_pending(pending).unwrap();
+        assert!(hashes.iter().all(|h| store.contains(h)));
+        assert_eq!(fs_err::read(store.path_of(&hashes[1])).unwrap(), b"b");
+        let temps = |s: &BlobStore| {
+            fs_err::read_dir(s.root())
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with(".incoming-")
+                })
+                .count()
+        };
+        assert_eq!(temps(&store), 0, "the duplicate's temp file is gone too");
+        // A crashed writer's temp file is removed by the next writer.
+        let (_, _, stale) = store.put_file_pending(&src.join("1")).unwrap();
+        std::mem::forget(stale);
+        assert_eq!(temps(&store), 1);
+        store.remove_stale_temps().unwrap();
+        assert_eq!(temps(&store), 0);
     }
 }

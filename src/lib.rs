@@ -7,6 +7,7 @@
 pub mod blobstore;
 pub mod cli;
 pub mod codex;
+pub mod doctor;
 pub mod example;
 pub mod exit;
 pub mod follower;

@@ -133,3 +133,50 @@ fn completions_and_man_page_cover_every_command() {
     );
     m.run(&["completions", "tcsh"]).expect_code(4);
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_without_a_panic() {
+    use std::io::Read;
+    let m = Machine::new();
+    for args in [&["completions", "bash"][..], &["man"][..]] {
+        let mut child = m
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        // The reader is gone, like `codexport man | head -c 16`.
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn status_shows_drift_generations_and_how_far_behind_without_escape_codes_when_piped() {
+    let pair = Pair::applied();
+    let (master, f) = (&pair.master, &pair.follower);
+    fs_err::write(f.codex_home.join("AGENTS.md"), "# edited here\n").unwrap();
+    fs_err::write(master.codex_home.join("prompts/commit.md"), "changed\n").unwrap();
+    master.ok(&["master", "rebuild"]);
+    let s: serde_json::Value = serde_json::from_str(&f.ok(&["status", "--output", "json"]).stdout).unwrap();
+    let fj = &s["follower"];
+    assert_eq!(fj["drifted"], serde_json::json!(["AGENTS.md"]));
+    assert_eq!(fj["generations"], 1);
+    assert_eq!(fj["upToDate"], false);
+    assert!(fj["remotePublishedAt"].as_str().unwrap().ends_with('Z'));
+    let text = f.ok(&["status"]).stdout;
+    assert!(
+        text.contains("drift:       1 path(s) edited locally: AGENTS.md"),
+        "{text}"
+    );
+    assert!(text.contains("(behind: published "), "{text}");
+    assert!(text.contains("1 generation(s) kept"), "{text}");
+    assert!(!text.contains('\u{1b}'), "no escape codes when piped:\n{text}");
+}

@@ -7,13 +7,12 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::codex::hooks::trust_entries;
 use crate::exit::Exit;
 use crate::follower::enrollment::Enrollment;
-use crate::follower::hook::{DEFAULT_BUDGET_MS, HookSettings, is_codexport_handler};
+use crate::follower::hook::{DEFAULT_BUDGET_MS, HookSettings};
 use crate::paths::Roots;
 use crate::reconcile::hook_run::HookRecord;
-use crate::reconcile::render_hook::hooks_json_path;
+use crate::reconcile::render_hook::{hooks_json_path, observe_trust};
 
 use super::output::{OutputFormat, short, structured};
 use super::{CmdResult, Failure};
@@ -106,33 +105,12 @@ struct HookStatus {
 
 fn status(args: StatusArgs, roots: &Roots) -> CmdResult {
     let settings = HookSettings::load(&roots.codexport_home).map_err(|e| Failure::new(Exit::Usage, e, None))?;
-    let path = hooks_json_path(roots);
-    let hooks: Option<serde_json::Value> = fs_err::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let mut trust_key = None;
-    let mut trusted = false;
-    if let Some(hooks) = &hooks {
-        let entries = trust_entries(&path.display().to_string(), hooks);
-        let handlers = hooks["hooks"]["SessionStart"].as_array().cloned().unwrap_or_default();
-        for (g, group) in handlers.iter().enumerate() {
-            let Some(list) = group["hooks"].as_array() else {
-                continue;
-            };
-            for (h, handler) in list.iter().enumerate() {
-                if !is_codexport_handler(handler) {
-                    continue;
-                }
-                let key = format!("{}:session_start:{g}:{h}", path.display());
-                let hash = entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
-                trusted = hash.is_some_and(|hash| config_trusts(roots, &key, &hash));
-                trust_key = Some(key);
-            }
-        }
-    }
+    let observed = observe_trust(roots);
     let report = HookStatus {
         installed: settings.is_some(),
         budget_ms: settings.map(|s| s.budget_ms),
-        trust_key,
-        trusted,
+        trust_key: observed.trust_key,
+        trusted: observed.trusted,
         last_run: HookRecord::load(&roots.codexport_home),
     };
     match args.output {
@@ -177,20 +155,6 @@ pub(super) fn last_run_text(r: &HookRecord) -> String {
         r.outcome.as_str(),
         r.duration_ms
     )
-}
-
-fn config_trusts(roots: &Roots, key: &str, hash: &str) -> bool {
-    let Ok(text) = fs_err::read_to_string(roots.codex_home.join("config.toml")) else {
-        return false;
-    };
-    let Ok(doc) = text.parse::<toml::Table>() else {
-        return false;
-    };
-    let entry = doc.get("hooks").and_then(|h| h.get("state")).and_then(|s| s.get(key));
-    entry.is_some_and(|e| {
-        e.get("trusted_hash").and_then(|v| v.as_str()) == Some(hash)
-            && e.get("enabled").and_then(|v| v.as_bool()) != Some(false)
-    })
 }
 
 /// `codexport reconcile --hook`: nothing on stdout, always exit 0.

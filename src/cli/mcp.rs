@@ -6,17 +6,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand};
-use serde::Serialize;
-
 use crate::exit::Exit;
 use crate::follower::enrollment::Enrollment;
 use crate::follower::store::FollowerStore;
 use crate::mcp::install::{InstallEnv, InstallOutcome, install};
-use crate::mcp::manifest::{Manifest, ManifestError, write_manifest};
-use crate::mcp::run::{exec, prepare, resolve};
-use crate::model::document::McpTransport;
+use crate::mcp::manifest::{ManifestError, write_manifest};
+use crate::mcp::ready::readiness;
+use crate::mcp::run::{exec, prepare};
 use crate::paths::Roots;
+use clap::{Args, Subcommand};
 
 use super::output::{OutputFormat, structured};
 use super::{CmdResult, Failure};
@@ -102,16 +100,6 @@ fn from_exe() -> Option<PathBuf> {
         .then(|| home.to_path_buf())
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Row {
-    pub(super) name: String,
-    transport: McpTransport,
-    artifact: Option<crate::mcp::artifact::Artifact>,
-    pub(super) ready: bool,
-    pub(super) reason: String,
-}
-
 pub(super) fn run(cmd: McpCommand, roots: &Roots) -> CmdResult {
     let env = InstallEnv::from_process(&roots.codexport_home, &roots.home);
     match cmd {
@@ -119,29 +107,6 @@ pub(super) fn run(cmd: McpCommand, roots: &Roots) -> CmdResult {
         McpCommand::List(args) => list(args, &env),
         McpCommand::Install(args) => install_all(args, roots, &env),
     }
-}
-
-/// Whether each server of the manifest can start on this machine, and why (no repair).
-pub(super) fn readiness(env: &InstallEnv) -> Result<Vec<Row>, ManifestError> {
-    let manifest = Manifest::load(&env.codexport_home)?;
-    Ok(manifest
-        .servers
-        .iter()
-        .map(|(name, s)| {
-            let (ready, reason) = match (s.transport, resolve(name, &manifest, env, false)) {
-                (McpTransport::Http, _) => (true, "URL server: Codex connects directly".to_string()),
-                (_, Ok(launch)) => (true, format!("runs {}", launch.program.display())),
-                (_, Err(e)) => (false, e.to_string()),
-            };
-            Row {
-                name: name.clone(),
-                transport: s.transport,
-                artifact: s.artifact.clone(),
-                ready,
-                reason,
-            }
-        })
-        .collect())
 }
 
 fn list(args: ListArgs, env: &InstallEnv) -> CmdResult {

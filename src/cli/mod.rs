@@ -6,6 +6,7 @@
 mod apply;
 mod completions;
 mod demo;
+mod doctor;
 mod follower;
 mod hook;
 mod logging;
@@ -70,6 +71,11 @@ enum Command {
     Rollback(apply::RollbackArgs),
     /// Role, master, pinned fingerprint, applied/staged/remote revisions, reachability.
     Status(status::StatusArgs),
+    /// Check this machine's setup: one line per check (ok, warn, fail, skip), a fix for each
+    /// problem; exit 1 when a check failed.
+    ///
+    /// Example: codexport doctor --output json
+    Doctor(doctor::DoctorArgs),
     /// Run master and follower on loopback with the bundled example (temp dirs only).
     Demo(demo::DemoArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
@@ -135,6 +141,7 @@ pub type CmdResult = Result<Exit, Failure>;
 pub fn main() -> u8 {
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
+    quiet_on_closed_stdout();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -153,6 +160,8 @@ pub fn main() -> u8 {
     }
     match run(cli) {
         Ok(exit) => exit.code(),
+        // The reader of our stdout went away (`codexport man | head`): not an error.
+        Err(f) if f.message.ends_with("Broken pipe (os error 32)") => Exit::Ok.code(),
         Err(f) => {
             tracing::debug!(exit = f.exit.code(), "failed: {}", f.message);
             eprintln!("error: {}", f.message);
@@ -162,6 +171,27 @@ pub fn main() -> u8 {
             f.exit.code()
         }
     }
+}
+
+/// `codexport plan | head`: when the reader closes the pipe, `println!` panics with "failed
+/// printing to stdout: Broken pipe" (clap_complete: "failed to write completion file: ...
+/// BrokenPipe"). Like `head`'s other writers, stop quietly (exit 0) instead of printing a Rust
+/// panic. Every other panic keeps the default report.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let writing = message.starts_with("failed printing to stdout") || message.starts_with("failed to write");
+        if writing && (message.contains("os error 32") || message.contains("BrokenPipe")) {
+            std::process::exit(0);
+        }
+        default(info)
+    }));
 }
 
 fn run(cli: Cli) -> CmdResult {
@@ -182,6 +212,7 @@ fn run(cli: Cli) -> CmdResult {
                 Command::Generations(args) => apply::run_generations(args, &roots),
                 Command::Rollback(args) => apply::run_rollback(args, &roots),
                 Command::Status(args) => status::run(args, &roots),
+                Command::Doctor(args) => doctor::run(args, &roots),
                 Command::Mcp(cmd) => mcp::run(cmd, &roots),
                 Command::Hook(cmd) => hook::run(cmd, &roots),
                 Command::Demo(_) | Command::Completions(_) | Command::Man => unreachable!("handled above"),

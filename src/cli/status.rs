@@ -10,6 +10,8 @@ use crate::follower::store::FollowerStore;
 use crate::paths::Roots;
 use crate::reconcile::inventory::Inventory;
 
+use anstyle::{AnsiColor, Color, Style};
+
 use super::CmdResult;
 use super::output::{OutputFormat, short, structured};
 
@@ -62,6 +64,18 @@ struct FollowerPart {
     /// What the last `reconcile --hook` run did.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_hook_run: Option<crate::reconcile::hook_run::HookRecord>,
+    /// When the applied revision was applied, and when the master published its current one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_published_at: Option<String>,
+    /// Managed paths edited locally (drift), from an offline plan of the staged revision.
+    drifted: Vec<String>,
+    /// Why the offline plan could not be made (then `drifted` is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan_error: Option<String>,
+    /// Generations kept (`codexport generations`).
+    generations: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -106,28 +120,49 @@ pub(super) fn run(args: StatusArgs, roots: &Roots) -> CmdResult {
 }
 
 fn follower_part(roots: &Roots, enrollment: Enrollment) -> Result<FollowerPart, super::Failure> {
-    let applied = Inventory::load(&roots.codexport_home)?.revision;
+    let inventory = Inventory::load(&roots.codexport_home)?;
+    let applied = inventory.revision.clone();
     let staged = FollowerStore::new(&roots.codexport_home)
         .load_staged(&enrollment)
         .ok()
         .flatten()
         .map(|s| s.doc.metadata.revision);
     let client = MasterClient::new(&enrollment.master, None)?;
-    let (remote, reachable, error) = match client.meta(None) {
-        Ok(Some(meta)) if meta.fingerprint != enrollment.fingerprint => (
-            Some(meta.revision),
-            true,
-            Some(format!(
+    let (meta, reachable, error) = match client.meta(None) {
+        Ok(Some(meta)) if meta.fingerprint != enrollment.fingerprint => {
+            let error = format!(
                 "master identity changed: re-join with a new link (pinned {}, presented {})",
                 enrollment.fingerprint, meta.fingerprint
-            )),
-        ),
-        Ok(meta) => (meta.map(|m| m.revision), true, None),
+            );
+            (Some(meta), true, Some(error))
+        }
+        Ok(meta) => (meta, true, None),
         Err(e) => (None, false, Some(e.to_string())),
     };
+    let remote_published_at = meta.as_ref().map(|m| m.generated_at.clone());
+    let remote = meta.map(|m| m.revision);
+    let (drifted, plan_error) = match crate::reconcile::prepare(roots, &crate::reconcile::host::RealHost) {
+        Ok(prepared) => (
+            prepared
+                .plan
+                .steps
+                .iter()
+                .filter(|s| s.drift)
+                .map(|s| s.path.clone())
+                .collect(),
+            None,
+        ),
+        Err(crate::reconcile::ReconcileError::Follower(crate::follower::FollowerError::NothingStaged)) => {
+            (Vec::new(), None)
+        }
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    let generations = crate::reconcile::generations::list(&crate::reconcile::host::RealHost, &roots.codexport_home)
+        .map(|g| g.len())
+        .unwrap_or(0);
     let up_to_date = remote.is_some() && remote == applied;
     let env = crate::mcp::install::InstallEnv::from_process(&roots.codexport_home, &roots.home);
-    let mcp_broken = super::mcp::readiness(&env).ok().map(|rows| {
+    let mcp_broken = crate::mcp::ready::readiness(&env).ok().map(|rows| {
         rows.into_iter()
             .filter(|r| !r.ready)
             .map(|r| BrokenServer {
@@ -154,6 +189,11 @@ fn follower_part(roots: &Roots, enrollment: Enrollment) -> Result<FollowerPart, 
             Ok(Some(_))
         ),
         last_hook_run: crate::reconcile::hook_run::HookRecord::load(&roots.codexport_home),
+        applied_at: inventory.applied_at,
+        remote_published_at,
+        drifted,
+        plan_error,
+        generations,
     })
 }
 
@@ -176,55 +216,84 @@ fn print_text(status: &Status) {
         );
     }
     if let Some(f) = &status.follower {
-        let rev = |r: &Option<String>| r.as_deref().map(short).unwrap_or_else(|| "none".into());
-        println!(
-            "master url:  {} ({})",
-            f.master_url,
-            if f.reachable { "reachable" } else { "unreachable" }
+        print_follower(f);
+    }
+}
+
+const GOOD: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Green)));
+const WARN: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Yellow)));
+const BAD: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Red))).bold();
+
+/// The follower part, short and scannable; colours only on a terminal without `NO_COLOR`
+/// (anstream strips them otherwise).
+fn print_follower(f: &FollowerPart) {
+    let rev = |r: &Option<String>| r.as_deref().map(short).unwrap_or_else(|| "none".into());
+    let reach = if f.reachable {
+        format!("{GOOD}reachable{GOOD:#}")
+    } else {
+        format!("{BAD}unreachable{BAD:#}")
+    };
+    anstream::println!("master url:  {} ({reach})", f.master_url);
+    anstream::println!("pinned:      {}", f.fingerprint);
+    anstream::println!("follower:    {}", f.name);
+    let when = f.applied_at.as_deref().map(|t| format!(", {t}")).unwrap_or_default();
+    anstream::println!(
+        "applied:     {}{when}; {} generation(s) kept",
+        rev(&f.applied_revision),
+        f.generations
+    );
+    anstream::println!("staged:      {}", rev(&f.staged_revision));
+    let remote_note = if f.up_to_date {
+        format!(" {GOOD}(up to date){GOOD:#}")
+    } else if f.reachable {
+        let since = f
+            .remote_published_at
+            .as_deref()
+            .map(|t| format!("published {t}; "))
+            .unwrap_or_default();
+        format!(" {WARN}(behind: {since}run `codexport reconcile`){WARN:#}")
+    } else {
+        String::new()
+    };
+    anstream::println!("remote:      {}{remote_note}", rev(&f.remote_revision));
+    if !f.drifted.is_empty() {
+        anstream::println!(
+            "drift:       {WARN}{} path(s) edited locally: {}{WARN:#} (see `codexport plan`)",
+            f.drifted.len(),
+            f.drifted.join(", ")
         );
-        println!("pinned:      {}", f.fingerprint);
-        println!("follower:    {}", f.name);
-        println!("applied:     {}", rev(&f.applied_revision));
-        println!("staged:      {}", rev(&f.staged_revision));
-        println!(
-            "remote:      {}{}",
-            rev(&f.remote_revision),
-            if f.up_to_date {
-                " (up to date)"
-            } else if f.reachable {
-                " (behind: run `codexport reconcile`)"
-            } else {
-                ""
-            }
+    }
+    if let Some(e) = &f.plan_error {
+        anstream::println!("plan:        {BAD}cannot plan: {e}{BAD:#}");
+    }
+    if let Some(e) = &f.error {
+        anstream::println!("last error:  {BAD}{e}{BAD:#}");
+    }
+    if let Some(h) = &f.hooks
+        && h.trusted < h.configured
+    {
+        anstream::println!(
+            "hooks:       {} of {} trusted here; Codex skips the others silently (only what the master trusted is trusted)",
+            h.trusted,
+            h.configured
         );
-        if let Some(e) = &f.error {
-            println!("last error:  {e}");
+    }
+    anstream::println!(
+        "sync hook:   {}",
+        if f.session_hook_installed {
+            "installed (codexport hook status)"
+        } else {
+            "not installed (codexport hook install)"
         }
-        if let Some(h) = &f.hooks
-            && h.trusted < h.configured
-        {
-            println!(
-                "hooks:       {} of {} trusted here; Codex skips the others silently (only what the master trusted is trusted)",
-                h.trusted, h.configured
-            );
-        }
-        println!(
-            "sync hook:   {}",
-            if f.session_hook_installed {
-                "installed (codexport hook status)"
-            } else {
-                "not installed (codexport hook install)"
-            }
+    );
+    if let Some(r) = &f.last_hook_run {
+        anstream::print!(
+            "{}",
+            super::hook::last_run_text(r).replacen("last hook run: ", "last hook:   ", 1)
         );
-        if let Some(r) = &f.last_hook_run {
-            print!(
-                "{}",
-                super::hook::last_run_text(r).replacen("last hook run: ", "last hook:   ", 1)
-            );
-        }
-        for b in f.mcp_broken.iter().flatten() {
-            println!("mcp broken:  {} ({})", b.name, b.reason);
-        }
+    }
+    for b in f.mcp_broken.iter().flatten() {
+        anstream::println!("mcp broken:  {BAD}{}{BAD:#} ({})", b.name, b.reason);
     }
 }
 

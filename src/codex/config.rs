@@ -44,6 +44,19 @@ pub fn parse_hooks(path: &Path, text: &str) -> Result<serde_json::Value, ParseEr
     })
 }
 
+/// A serde error from the `toml` crate as one line: `line L, column C: <message>`. The crate's
+/// own Display quotes the offending source line over several lines (unreadable on one line,
+/// and a secret on that line would be printed).
+pub fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let (line, column) = line_col(text, span.start);
+            format!("line {line}, column {column}: {}", e.message().trim())
+        }
+        None => e.message().trim().to_string(),
+    }
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;

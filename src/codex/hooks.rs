@@ -99,24 +99,58 @@ pub fn trusted_count(codex_home: &std::path::Path) -> Option<(usize, usize)> {
         .ok()
         .and_then(|t| toml::from_str(&t).ok())
         .unwrap_or_default();
-    let state = config
-        .get("hooks")
-        .and_then(|h| h.get("state"))
-        .and_then(|s| s.as_table());
     let trusted = entries
         .iter()
-        .filter(|(key, hash)| {
-            let entry = state.and_then(|s| s.get(key));
-            let enabled = entry.and_then(|e| e.get("enabled")).and_then(|v| v.as_bool()) != Some(false);
-            enabled && entry.and_then(|e| e.get("trusted_hash")).and_then(|v| v.as_str()) == Some(hash.as_str())
-        })
+        .filter(|(key, hash)| config_trusts(&config, key, hash))
         .count();
     Some((entries.len(), trusted))
+}
+
+/// True when `config` (a parsed config.toml) trusts the handler with trust key `key` and hash
+/// `hash`: `[hooks.state."<key>"] trusted_hash` matches and `enabled` is not false.
+pub fn config_trusts(config: &toml::Table, key: &str, hash: &str) -> bool {
+    let entry = config
+        .get("hooks")
+        .and_then(|h| h.get("state"))
+        .and_then(|s| s.get(key));
+    entry.is_some_and(|e| {
+        e.get("trusted_hash").and_then(|v| v.as_str()) == Some(hash)
+            && e.get("enabled").and_then(|v| v.as_bool()) != Some(false)
+    })
+}
+
+/// Feature keys under `[features]` that switch Codex's hooks on or off: `hooks`, and the older
+/// name `codex_hooks`, which Codex 0.169.0 still honours (`codex features list` shows `hooks
+/// false` for either).
+pub const HOOKS_FEATURE_KEYS: [&str; 2] = ["hooks", "codex_hooks"];
+
+/// The `[features]` key of `config` that disables hooks (`hooks = false`), if any: Codex then
+/// runs no hook at all, trusted or not.
+pub fn hooks_feature_disabled(config: &toml::Table) -> Option<&'static str> {
+    let features = config.get("features")?.as_table()?;
+    HOOKS_FEATURE_KEYS
+        .into_iter()
+        .find(|k| features.get(*k).and_then(|v| v.as_bool()) == Some(false))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hooks_feature_off_under_either_name() {
+        let parse = |t: &str| t.parse::<toml::Table>().unwrap();
+        assert_eq!(hooks_feature_disabled(&parse("model = \"x\"\n")), None);
+        assert_eq!(hooks_feature_disabled(&parse("[features]\nhooks = true\n")), None);
+        assert_eq!(
+            hooks_feature_disabled(&parse("[features]\nhooks = false\n")),
+            Some("hooks")
+        );
+        assert_eq!(
+            hooks_feature_disabled(&parse("[features]\ncodex_hooks = false\n")),
+            Some("codex_hooks")
+        );
+    }
 
     fn vectors() -> Vec<(String, String)> {
         let path =

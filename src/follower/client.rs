@@ -158,6 +158,19 @@ impl MasterClient {
 
     /// `GET /v1/meta`; `Ok(None)` when `if_none_match` is still current (304).
     pub fn meta(&self, if_none_match: Option<&str>) -> Result<Option<Meta>, FollowerError> {
+        Ok(self.meta_response(if_none_match)?.map(|(meta, _)| meta))
+    }
+
+    /// `GET /v1/meta` (no `If-None-Match`) and the response's HTTP `Date` header, if it had one:
+    /// `doctor` compares it with the local clock.
+    pub fn meta_with_date(&self) -> Result<(Meta, Option<String>), FollowerError> {
+        self.meta_response(None)?.ok_or_else(|| FollowerError::Protocol {
+            url: format!("{}/v1/meta", self.base),
+            reason: "304 without If-None-Match".into(),
+        })
+    }
+
+    fn meta_response(&self, if_none_match: Option<&str>) -> Result<Option<(Meta, Option<String>)>, FollowerError> {
         let mut req = self.request(reqwest::Method::GET, "/v1/meta");
         if let Some(rev) = if_none_match {
             req = req.header("if-none-match", format!("\"{rev}\""));
@@ -166,12 +179,17 @@ impl MasterClient {
         if resp.status() == StatusCode::NOT_MODIFIED {
             return Ok(None);
         }
+        let date = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = read_capped(resp, MAX_META_BYTES, &self.base)?.ok_or_else(|| FollowerError::Protocol {
             url: format!("{}/v1/meta", self.base),
             reason: format!("meta is over the {MAX_META_BYTES}-byte cap"),
         })?;
         serde_json::from_slice(&body)
-            .map(Some)
+            .map(|meta| Some((meta, date)))
             .map_err(|e| FollowerError::Protocol {
                 url: format!("{}/v1/meta", self.base),
                 reason: e.to_string(),

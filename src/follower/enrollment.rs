@@ -131,9 +131,20 @@ impl Enrollment {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(FollowerError::NotEnrolled(path)),
             Err(e) => return Err(e.into()),
         };
-        toml::from_str(&text).map_err(|e| FollowerError::BadEnrollment {
-            path,
-            reason: e.to_string().trim().to_string(),
+        toml::from_str(&text).map_err(|e| {
+            // The parser's Display quotes the offending line, which may be the token's: keep only
+            // the position and the message.
+            let at = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: ")
+                })
+                .unwrap_or_default();
+            FollowerError::BadEnrollment {
+                path,
+                reason: format!("{at}{}", e.message().trim()),
+            }
         })
     }
 
@@ -153,6 +164,20 @@ impl Enrollment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broken_enrollment_is_named_without_quoting_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "cxp_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        fs_err::write(
+            dir.path().join("enrollment.toml"),
+            format!("master = \"http://x:1\"\ntoken = \"{secret}\" oops\n"),
+        )
+        .unwrap();
+        let err = Enrollment::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("enrollment.toml") && err.contains("line 2"), "{err}");
+        assert!(!err.contains(secret) && !err.contains("cxp_"), "{err}");
+    }
 
     #[test]
     fn link_round_trips() {

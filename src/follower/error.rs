@@ -83,6 +83,16 @@ pub enum FollowerError {
     /// Nothing staged yet.
     #[error("no desired state is staged yet")]
     NothingStaged,
+    /// Fetching this revision would take the store over its cap.
+    #[error("the store would grow to {would_be} bytes, over its cap of {cap} bytes ({})", store.display())]
+    StoreFull {
+        /// `$CODEXPORT_HOME/store`.
+        store: std::path::PathBuf,
+        /// Store size after the fetch, in bytes.
+        would_be: u64,
+        /// The cap, in bytes.
+        cap: u64,
+    },
     /// Local I/O.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -94,7 +104,8 @@ impl ExitStatus for FollowerError {
             FollowerError::NotEnrolled(_)
             | FollowerError::BadEnrollment { .. }
             | FollowerError::BadLink(_)
-            | FollowerError::NothingStaged => Exit::Usage,
+            | FollowerError::NothingStaged
+            | FollowerError::StoreFull { .. } => Exit::Usage,
             FollowerError::Locked(_) => Exit::Drift,
             FollowerError::Unreachable { .. } | FollowerError::Interrupted { .. } => Exit::Unreachable,
             FollowerError::FingerprintMismatch { .. }
@@ -116,6 +127,10 @@ impl ExitStatus for FollowerError {
             }
             FollowerError::TokenRefused { .. } => "the token is wrong or was revoked: re-join with a new link from `codexport master link`".into(),
             FollowerError::NothingStaged => "run `codexport sync` first".into(),
+            FollowerError::StoreFull { .. } => format!(
+                "a master tree this big is unusual; if it is intended, raise the cap with {}=<bytes> (blobs no generation needs are removed after each apply)",
+                super::store::STORE_MAX_ENV
+            ),
             FollowerError::Locked(_) => "wait for the other run to finish, then try again".into(),
             FollowerError::Interrupted { .. } => {
                 "nothing was applied; run the command again (is the master restarting or the network flaky?)".into()

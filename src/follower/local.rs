@@ -163,7 +163,7 @@ impl LocalSettings {
         };
         let settings: LocalSettings = toml::from_str(&text).map_err(|e| LocalSettingsError {
             path: path.clone(),
-            reason: e.to_string().trim().replace('\n', " "),
+            reason: crate::codex::config::toml_error_line(&text, &e),
         })?;
         if settings.keep_generations == 0 {
             return Err(LocalSettingsError {

@@ -10,6 +10,22 @@ use crate::model::DesiredState;
 use super::FollowerError;
 use super::enrollment::Enrollment;
 
+/// Environment variable overriding the store cap, in bytes.
+pub const STORE_MAX_ENV: &str = "CODEXPORT_STORE_MAX_BYTES";
+/// Default cap of the follower store (all blobs), in bytes: 8 GiB. A master tree is capped at
+/// 64 MiB per file by the master; this bounds what a hostile or runaway master can make a
+/// follower store.
+pub const DEFAULT_STORE_MAX_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+
+/// The store cap in force ([`STORE_MAX_ENV`] or the default).
+pub fn store_cap() -> u64 {
+    std::env::var(STORE_MAX_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_STORE_MAX_BYTES)
+}
+
 /// `$CODEXPORT_HOME/store`.
 pub struct FollowerStore {
     root: PathBuf,
@@ -28,6 +44,29 @@ impl FollowerStore {
         FollowerStore {
             root: codexport_home.join("store"),
         }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Refuse a fetch of `incoming` more bytes when the store would go over [`store_cap`].
+    pub fn check_room(&self, incoming: u64) -> Result<(), FollowerError> {
+        if incoming == 0 {
+            return Ok(());
+        }
+        let cap = store_cap();
+        let present: u64 = self.blobs().list()?.iter().map(|(_, size)| size).sum();
+        let would_be = present.saturating_add(incoming);
+        if would_be > cap {
+            return Err(FollowerError::StoreFull {
+                store: self.root.clone(),
+                would_be,
+                cap,
+            });
+        }
+        Ok(())
     }
 
     /// The blob store.

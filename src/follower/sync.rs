@@ -237,6 +237,7 @@ fn stage_from(
         missing_bytes = total,
         "state verified"
     );
+    store.check_room(total)?;
     if !missing.is_empty() {
         // What the stream carries: every blob behind its frame header.
         progress.start(total + (missing.len() * crate::model::wire::FRAME_HEADER_LEN) as u64);

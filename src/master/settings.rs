@@ -116,7 +116,7 @@ impl MasterSettings {
         };
         let settings: MasterSettings = toml::from_str(&text).map_err(|e| SettingsError::Invalid {
             path: path.clone(),
-            reason: e.to_string().trim().to_string(),
+            reason: crate::codex::config::toml_error_line(&text, &e),
         })?;
         settings
             .validate()

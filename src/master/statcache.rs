@@ -160,36 +160,45 @@ fn parse_line(line: &str) -> Option<(String, Entry)> {
 /// Errors: the first I/O error (reading a file, writing the store).
 pub fn hash_and_store(files: &[&ScannedFile], store: &BlobStore, cache: &StatCache) -> std::io::Result<Vec<Stored>> {
     let hash_first = store.root().is_dir();
-    let one = |file: &&ScannedFile| -> std::io::Result<Stored> {
+    store.remove_stale_temps()?;
+    type One = (Stored, Option<crate::blobstore::Pending>);
+    let one = |file: &&ScannedFile| -> std::io::Result<One> {
         if let Some(hit) = cache.lookup(file).filter(|e| store.contains(&e.sha256)) {
-            return Ok(Stored {
+            let stored = Stored {
                 sha256: hit.sha256.clone(),
                 size: hit.size,
                 cached: true,
-            });
+            };
+            return Ok((stored, None));
         }
         if hash_first {
             let (sha256, size) = crate::fs::sha256_file(&file.abs)?;
             if store.contains(&sha256) {
-                return Ok(Stored {
+                let stored = Stored {
                     sha256,
                     size,
                     cached: false,
-                });
+                };
+                return Ok((stored, None));
             }
         }
-        let (sha256, size) = store.put_file(&file.abs)?;
-        Ok(Stored {
+        let (sha256, size, pending) = store.put_file_pending(&file.abs)?;
+        let stored = Stored {
             sha256,
             size,
             cached: false,
-        })
+        };
+        Ok((stored, Some(pending)))
     };
-    match rayon::ThreadPoolBuilder::new().num_threads(IO_THREADS).build() {
+    let results: std::io::Result<Vec<One>> = match rayon::ThreadPoolBuilder::new().num_threads(IO_THREADS).build() {
         Ok(pool) => pool.install(|| files.par_iter().map(one).collect()),
         // No threads to be had: do it on this one.
         Err(_) => files.iter().map(one).collect(),
-    }
+    };
+    let (stored, pending): (Vec<Stored>, Vec<_>) = results?.into_iter().unzip();
+    // Durable before the document that names them is signed (publish writes it next).
+    store.commit_pending(pending.into_iter().flatten().collect())?;
+    Ok(stored)
 }
 
 #[cfg(test)]

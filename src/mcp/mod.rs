@@ -10,6 +10,7 @@ pub mod infer;
 pub mod install;
 pub mod manifest;
 pub mod names;
+pub mod ready;
 pub mod run;
 pub mod source;
 

@@ -139,6 +139,7 @@ mod tests {
         InventoryEntry {
             sha256: sha.into(),
             mode,
+            stat: None,
         }
     }
 

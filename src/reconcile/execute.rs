@@ -88,6 +88,7 @@ pub fn execute(
         .collect();
     let mut next = next_inventory(plan, desired, inventory);
     if !plan.has_changes() {
+        record_stats(&mut next, plan, roots, host);
         if &next != inventory {
             inventory::save(host, home, &next)?;
         }
@@ -155,6 +156,7 @@ pub fn execute(
         tracing::debug!(id = %step.id, "step done");
         report.changed += 1;
     }
+    record_stats(&mut next, plan, roots, host);
     let finish = || -> std::io::Result<()> {
         keep_rendered_content(desired, home, host)?;
         crate::crash_point!("execute::before-inventory");
@@ -172,7 +174,20 @@ pub fn execute(
                 .map(|s| s.path.clone())
                 .collect(),
             backup_dir: format!("{BACKUPS}/{generation}"),
-            files: next.files.clone(),
+            // The stat cache describes the disk now, not the generation: left out.
+            files: next
+                .files
+                .iter()
+                .map(|(p, e)| {
+                    (
+                        p.clone(),
+                        InventoryEntry {
+                            stat: None,
+                            ..e.clone()
+                        },
+                    )
+                })
+                .collect(),
         };
         generations::save(host, home, &record)?;
         crate::crash_point!("execute::before-commit");
@@ -189,6 +204,8 @@ pub fn execute(
     }
     journal.commit(host)?;
     report.pruned = generations::prune(host, home, options.keep_generations)?;
+    // Best effort: the apply is committed; a blob left behind is only disk space.
+    let _ = super::store_gc::collect(roots, host);
     report.generation = Some(generation);
     Ok(report)
 }
@@ -297,6 +314,7 @@ fn next_inventory(plan: &Plan, desired: &Desired, inventory: &Inventory) -> Inve
                 InventoryEntry {
                     sha256: f.sha256.clone(),
                     mode: f.mode,
+                    stat: None,
                 },
             );
         }
@@ -316,6 +334,23 @@ fn next_inventory(plan: &Plan, desired: &Desired, inventory: &Inventory) -> Inve
             .as_ref()
             .map(|c| c.merge.owned.clone())
             .unwrap_or_default(),
+    }
+}
+
+/// The stat cache: `lstat` every file the inventory says codexport wrote with the desired
+/// content (not the local versions kept under `onDrift = keep`, whose entries keep describing
+/// what codexport wrote, so they stay drift).
+fn record_stats(next: &mut Inventory, plan: &Plan, roots: &Roots, host: &dyn Host) {
+    let kept: std::collections::HashSet<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| s.drift && s.action == Action::Noop)
+        .map(|s| s.path.as_str())
+        .collect();
+    for (path, entry) in next.files.iter_mut() {
+        if !kept.contains(path.as_str()) {
+            entry.stat = host.stat_key(&roots.codex_home.join(path));
+        }
     }
 }
 

@@ -92,6 +92,25 @@ pub struct LockGuard {
 pub trait Host {
     /// Look at a path without following symlinks; hashes regular files.
     fn observe(&self, path: &Path) -> std::io::Result<Observed>;
+    /// The stat cache key of a file (see [`super::statkey`]); `None` when absent or unknown.
+    fn stat_key(&self, path: &Path) -> Option<super::statkey::StatKey> {
+        super::statkey::of_path(path)
+    }
+    /// Like [`Host::observe`] for a file codexport wrote: when its `lstat` still matches
+    /// `known.stat`, the recorded hash is returned without reading the file.
+    fn observe_known(&self, path: &Path, known: &super::inventory::InventoryEntry) -> std::io::Result<Observed> {
+        if let Some(stat) = known.stat
+            && let Ok(meta) = fs_err::symlink_metadata(path)
+            && super::statkey::of(&meta) == Some(stat)
+        {
+            return Ok(Observed::File {
+                sha256: known.sha256.clone(),
+                size: stat.size,
+                mode: crate::fs::mode_of(&meta),
+            });
+        }
+        self.observe(path)
+    }
     /// Read a whole file; `None` when absent.
     fn read(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>>;
     /// Names in a directory, sorted; empty when the directory is absent.

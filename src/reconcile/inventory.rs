@@ -20,6 +20,10 @@ pub struct InventoryEntry {
     pub sha256: String,
     /// Mode it was written with.
     pub mode: u32,
+    /// `lstat` of the file when codexport last wrote or checked it: when it still matches,
+    /// the file is not read again ([`super::statkey`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stat: Option<super::statkey::StatKey>,
 }
 
 /// The whole inventory.

@@ -21,6 +21,8 @@ pub mod plan;
 pub mod render;
 pub mod render_hook;
 pub mod render_mcp;
+pub mod statkey;
+pub mod store_gc;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -217,7 +217,10 @@ pub fn build(
         {
             Observed::Absent
         } else {
-            host.observe(&abs)?
+            match inventory.files.get(&file.path) {
+                Some(known) => host.observe_known(&abs, known)?,
+                None => host.observe(&abs)?,
+            }
         };
         observed_hash.update(format!("{}\0{actual:?}\n", file.path));
         let merged = match (&desired.config, file.path.as_str()) {
@@ -270,7 +273,7 @@ pub fn build(
         .map(|f| f.path.as_str())
         .collect();
     for (path, last) in inventory.files.iter().filter(|(p, _)| !wanted.contains(p.as_str())) {
-        let actual = host.observe(&codex_home.join(path))?;
+        let actual = host.observe_known(&codex_home.join(path), last)?;
         observed_hash.update(format!("{path}\0{actual:?}\n"));
         let decision = if desired.excludes(path) {
             Some(Decision {

@@ -12,9 +12,11 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::codex::config::{parse_config, parse_hooks};
-use crate::codex::hooks::trust_hash;
+use crate::codex::hooks::{config_trusts, trust_entries, trust_hash};
 use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON};
-use crate::follower::hook::{HookSettings, MATCHER, Shell, command, with_codexport_hook, without_codexport_hook};
+use crate::follower::hook::{
+    HookSettings, MATCHER, Shell, command, is_codexport_handler, with_codexport_hook, without_codexport_hook,
+};
 use crate::model::FileClass;
 use crate::paths::Roots;
 
@@ -93,6 +95,48 @@ pub fn hooks_json_path(roots: &Roots) -> std::path::PathBuf {
     fs_err::canonicalize(&roots.codex_home)
         .unwrap_or_else(|_| roots.codex_home.clone())
         .join(HOOKS_JSON)
+}
+
+/// codexport's own handler in hooks.json, as Codex sees it (what `hook status` and `doctor`
+/// report).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedTrust {
+    /// Trust key of the codexport handler in hooks.json; `None` when none is there.
+    pub trust_key: Option<String>,
+    /// True when config.toml trusts that handler with the hash recomputed from hooks.json (and
+    /// does not disable it): Codex will run it.
+    pub trusted: bool,
+}
+
+/// Find codexport's SessionStart handler in `~/.codex/hooks.json` and recompute its trust hash
+/// against config.toml. Unreadable or unparsable files count as "not there" / "not trusted".
+pub fn observe_trust(roots: &Roots) -> ObservedTrust {
+    let path = hooks_json_path(roots);
+    let mut observed = ObservedTrust::default();
+    let Some(hooks) = fs_err::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    else {
+        return observed;
+    };
+    let config: toml::Table = fs_err::read_to_string(roots.codex_home.join(CONFIG_TOML))
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_default();
+    let entries = trust_entries(&path.display().to_string(), &hooks);
+    let groups = hooks["hooks"]["SessionStart"].as_array().cloned().unwrap_or_default();
+    for (g, group) in groups.iter().enumerate() {
+        for (h, handler) in group["hooks"].as_array().into_iter().flatten().enumerate() {
+            if !is_codexport_handler(handler) {
+                continue;
+            }
+            let key = format!("{}:session_start:{g}:{h}", path.display());
+            let hash = entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str());
+            observed.trusted = hash.is_some_and(|hash| config_trusts(&config, &key, hash));
+            observed.trust_key = Some(key);
+        }
+    }
+    observed
 }
 
 /// `[hooks.state."<key>"] trusted_hash = "<hash>"`, other keys of the entry kept.
