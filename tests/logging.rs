@@ -279,10 +279,11 @@ fn the_daily_log_is_private_and_old_days_are_deleted() {
     let text = fs_err::read_to_string(&today).unwrap();
     assert!(text.contains("DEBUG") && text.contains("command=status"), "{text}");
 
-    // completions and man never touch CODEXPORT_HOME.
+    // completions and man never touch CODEXPORT_HOME; other commands do not create it to log.
     let fresh = Machine::new();
     fresh.ok(&["completions", "bash"]);
     fresh.ok(&["man"]);
+    fresh.run(&["-vv", "status"]);
     assert!(!fresh.codexport_home.exists());
 }
 

@@ -6,6 +6,8 @@
 //! - the daily file `$CODEXPORT_HOME/logs/codexport-YYYY-MM-DD.log` ([`crate::logs`]): debug,
 //!   whatever the flags say, for every command that works in `CODEXPORT_HOME`: not for
 //!   `completions`, `man` and `demo` (temp homes only), nor for `--help` and usage errors.
+//!   Only `follower join` and `master init` create `CODEXPORT_HOME` for it; any other command
+//!   on a machine without one (`doctor`, `status` before a join) writes no file.
 //! - `mcp run` logs to the file only: its stdout is the MCP channel and its stderr is Codex's.
 //! - `reconcile --hook` logs to the file; stderr only with `-v` (Codex sessions often run with a
 //!   `RUST_LOG` meant for Codex itself, so it is ignored there).
@@ -67,6 +69,11 @@ pub(super) fn init(cli: &Cli) {
         Command::Reconcile(args) if args.hook => (Mode::Hook, codexport_home()),
         _ => (Mode::Terminal, codexport_home()),
     };
+    let creates_home = matches!(
+        &cli.command,
+        Command::Follower(_) | Command::Master(super::master::MasterCommand::Init(_))
+    );
+    let home = home.filter(|h| creates_home || h.is_dir());
     let v = &cli.verbosity;
     QUIET.store(v.quiet, Ordering::Relaxed);
     NO_BARS.store(v.quiet || !matches!(mode, Mode::Terminal), Ordering::Relaxed);
