@@ -153,7 +153,7 @@ fn full_sync(dir: &Path, link: &JoinLink, name: &str, revision: &str, tally: &Ta
         codex_home: dir.join(".codex"),
         codexport_home: dir.join(".codexport"),
     };
-    let (_, outcome) = join(&roots, link, name).map_err(|e| e.to_string())?;
+    let (_, outcome) = join(&roots, link, name, &codexport::progress::NoProgress).map_err(|e| e.to_string())?;
     if outcome.revision != revision {
         return Err(format!("synced {} instead of {revision}", outcome.revision));
     }

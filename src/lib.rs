@@ -12,10 +12,12 @@ pub mod example;
 pub mod exit;
 pub mod follower;
 pub mod fs;
+pub mod logs;
 pub mod master;
 pub mod mcp;
 pub mod model;
 pub mod paths;
+pub mod progress;
 pub mod reconcile;
 
 /// A crash point for the crash tests. With the `failpoints` feature and

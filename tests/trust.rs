@@ -15,7 +15,8 @@ fn assert_nothing_written(follower: &Machine) {
         !follower.codexport_home.join("enrollment.toml").exists(),
         "enrollment written"
     );
-    let leftovers = follower.codexport_paths();
+    // Only the day's log (which says why) stays.
+    let leftovers = common::without_logs(follower.codexport_paths());
     assert!(leftovers.is_empty(), "CODEXPORT_HOME has {leftovers:?}");
 }
 

@@ -79,6 +79,7 @@ pub(super) fn run_apply(args: ApplyArgs, roots: &Roots) -> CmdResult {
         ..Default::default()
     };
     if args.dry_run {
+        // The recording host installs nothing: no spinner.
         let host = RecordingHost::new();
         let applied = crate::reconcile::apply_staged(roots, &host, &options)?;
         print!("{}", plan_text(&applied.prepared.plan));
@@ -108,7 +109,11 @@ pub(super) fn plan_and_apply(roots: &Roots) -> CmdResult {
 }
 
 fn apply_with(roots: &Roots, options: &ApplyOptions) -> CmdResult {
-    let applied = crate::reconcile::apply_staged(roots, &RealHost, options)?;
+    let options = ApplyOptions {
+        progress: super::progress::terminal(),
+        ..options.clone()
+    };
+    let applied = crate::reconcile::apply_staged(roots, &RealHost, &options)?;
     print_applied(roots, &applied);
     Ok(Exit::Ok)
 }

@@ -75,7 +75,7 @@ pub(super) fn run(args: DemoArgs) -> CmdResult {
         "\n== 3. follower join (follower ~/.codex at {})",
         follower.codex_home.display()
     );
-    let (_, outcome) = crate::follower::sync::join(&follower, &link, "demo-follower")?;
+    let (_, outcome) = crate::follower::sync::join(&follower, &link, "demo-follower", &crate::progress::NoProgress)?;
     println!(
         "pinned {}; staged {} ({} blobs, {})",
         report.fingerprint,

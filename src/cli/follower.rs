@@ -56,7 +56,7 @@ pub(super) fn run(cmd: FollowerCommand, roots: &Roots) -> CmdResult {
     let name = args
         .name
         .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
-    let (enrollment, outcome) = join(roots, &link, &name)?;
+    let (enrollment, outcome) = join(roots, &link, &name, &*super::progress::terminal())?;
     println!(
         "joined {} as {name}; pinned fingerprint {}",
         enrollment.master, enrollment.fingerprint

@@ -210,23 +210,30 @@ fn serve(args: ServeArgs, roots: &Roots) -> CmdResult {
                 WatchOptions::with_debounce(Duration::from_millis(ms))
             });
             let log: WatchLog = Arc::new(log_watch);
-            eprintln!(
-                "watching {} and master.toml: republishing {} ms after a change (--no-watch turns this off)",
-                roots.codex_home.display(),
-                options.debounce.as_millis()
-            );
+            if !super::logging::quiet() {
+                eprintln!(
+                    "watching {} and master.toml: republishing {} ms after a change (--no-watch turns this off)",
+                    roots.codex_home.display(),
+                    options.debounce.as_millis()
+                );
+            }
             let limits = crate::master::listen::Limits::default();
             crate::master::serve::serve_watching(roots.clone(), listener, shutdown_signal(), limits, options, log)
                 .await?;
         }
-        eprintln!("stopped");
+        if !super::logging::quiet() {
+            eprintln!("stopped");
+        }
         Ok::<_, Failure>(Exit::Ok)
     })
 }
 
-/// One stderr line per watcher event (stdout stays for the `serving` line).
+/// One stderr line per watcher event (stdout stays for the `serving` line); with `-q` only
+/// failures and problems.
 fn log_watch(event: WatchEvent<'_>) {
+    let quiet = super::logging::quiet();
     match event {
+        WatchEvent::Started { .. } | WatchEvent::Published { .. } if quiet => {}
         WatchEvent::Started { directories } => eprintln!("watch: {directories} directories watched"),
         WatchEvent::Published { report, took } => eprintln!(
             "watch: {} revision {} ({} files, {}) in {} ms",

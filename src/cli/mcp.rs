@@ -58,12 +58,9 @@ pub(super) struct InstallArgs {
 /// binary lives (`<CODEXPORT_HOME>/bin/codexport`), else `~/.codexport`.
 pub(super) fn run_server(args: RunArgs) -> CmdResult {
     let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
-    let codexport_home = std::env::var_os("CODEXPORT_HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .or_else(from_exe)
-        .or_else(|| home.as_ref().map(|h| h.join(".codexport")))
-        .ok_or_else(|| Failure::new(Exit::Usage, "HOME and CODEXPORT_HOME are not set", None))?;
+    let codexport_home =
+        launcher_home().ok_or_else(|| Failure::new(Exit::Usage, "HOME and CODEXPORT_HOME are not set", None))?;
+    tracing::info!(server = %args.name, home = %codexport_home.display(), "mcp run");
     let env = InstallEnv::from_process(&codexport_home, home.as_deref().unwrap_or(Path::new("/")));
     let launch = prepare(&args.name, &env).map_err(|e| one_line(&args.name, e))?;
     let code = exec(&args.name, &launch).map_err(|e| one_line(&args.name, e))?;
@@ -83,6 +80,16 @@ fn one_line(name: &str, e: crate::mcp::run::RunError) -> Failure {
         other => other.to_string(),
     };
     Failure::new(e.exit(), message, None)
+}
+
+/// `CODEXPORT_HOME` as `mcp run` finds it (see [`run_server`]).
+pub(super) fn launcher_home() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    std::env::var_os("CODEXPORT_HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(from_exe)
+        .or_else(|| home.map(|h| h.join(".codexport")))
 }
 
 fn from_exe() -> Option<PathBuf> {
@@ -142,13 +149,19 @@ fn install_all(args: InstallArgs, roots: &Roots, env: &InstallEnv) -> CmdResult 
         }
     }
     let mut failed = 0;
+    let progress = super::progress::terminal();
     for (name, server) in &doc.spec.mcp_servers {
         let Some(artifact) = &server.artifact else { continue };
         if !args.names.is_empty() && !args.names.contains(name) {
             continue;
         }
-        eprintln!("installing {name}: {}", artifact.describe());
-        match install(name, artifact, env) {
+        if !super::logging::quiet() {
+            eprintln!("installing {name}: {}", artifact.describe());
+        }
+        progress.working(&format!("installing MCP server {name}"));
+        let installed = install(name, artifact, env);
+        progress.finish();
+        match installed {
             Ok(InstallOutcome::Installed) => println!("{name}: installed"),
             Ok(InstallOutcome::AlreadyInstalled) => println!("{name}: already installed"),
             Ok(InstallOutcome::NotNeeded) => println!("{name}: nothing to install ({})", artifact.kind()),

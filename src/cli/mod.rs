@@ -9,12 +9,14 @@ mod demo;
 mod doctor;
 mod follower;
 mod hook;
+mod logging;
 mod master;
 mod master_followers;
 mod master_service;
 mod mcp;
 mod output;
 mod plan;
+mod progress;
 mod status;
 mod sync;
 
@@ -41,6 +43,8 @@ Exit codes: 0 ok, 1 error, 2 plan has changes (--detailed-exitcode), 3 drift or 
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    verbosity: logging::Verbosity,
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,6 +152,7 @@ pub fn main() -> u8 {
             };
         }
     };
+    logging::init(&cli);
     if let Command::Reconcile(args) = &cli.command
         && args.hook
     {
@@ -158,6 +163,7 @@ pub fn main() -> u8 {
         // The reader of our stdout went away (`codexport man | head`): not an error.
         Err(f) if f.message.ends_with("Broken pipe (os error 32)") => Exit::Ok.code(),
         Err(f) => {
+            tracing::debug!(exit = f.exit.code(), "failed: {}", f.message);
             eprintln!("error: {}", f.message);
             if let Some(h) = f.hint {
                 eprintln!("hint: {h}");

@@ -26,8 +26,8 @@ pub(super) struct PlanArgs {
 pub(super) fn run(args: PlanArgs, roots: &Roots) -> CmdResult {
     if !args.offline {
         let applied = crate::reconcile::inventory::Inventory::load(&roots.codexport_home)?.revision;
-        let outcome = crate::follower::sync::sync(roots, applied)?;
-        if args.output == OutputFormat::Text && outcome.fetched_state {
+        let outcome = crate::follower::sync::sync(roots, applied, &*super::progress::terminal())?;
+        if args.output == OutputFormat::Text && outcome.fetched_state && !super::logging::quiet() {
             eprintln!("fetched revision {}", super::output::short(&outcome.revision));
         }
     }

@@ -27,7 +27,7 @@ pub(super) fn run(args: SyncArgs, roots: &Roots) -> CmdResult {
 /// Sync and print one line about it.
 pub(super) fn sync_and_report(roots: &Roots) -> Result<(), super::Failure> {
     let applied = Inventory::load(&roots.codexport_home)?.revision;
-    let outcome = crate::follower::sync::sync(roots, applied)?;
+    let outcome = crate::follower::sync::sync(roots, applied, &*super::progress::terminal())?;
     if outcome.fetched_state {
         println!(
             "staged revision {} ({} blobs, {})",

@@ -16,6 +16,7 @@ use crate::model::wire::{
     APPLIED_REVISION_HEADER, BlobSink, FOLLOWER_HEADER, FrameError, Meta, SIGNATURE_HEADER, StreamError,
     read_blob_stream,
 };
+use crate::progress::{Counting, Progress};
 
 use super::FollowerError;
 
@@ -103,9 +104,23 @@ impl MasterClient {
         req
     }
 
-    fn send(&self, req: reqwest::blocking::RequestBuilder, path: &str) -> Result<Response, FollowerError> {
+    /// Send `req` (`method path`); logs method, path, status and duration at debug (never a
+    /// header: the token travels in one).
+    fn send(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+        method: &str,
+        path: &str,
+    ) -> Result<Response, FollowerError> {
         let url = format!("{}{path}", self.base);
-        let resp = req.send().map_err(|e| {
+        let started = std::time::Instant::now();
+        let sent = req.send();
+        let ms = started.elapsed().as_millis() as u64;
+        match &sent {
+            Ok(resp) => tracing::debug!(method, path, status = resp.status().as_u16(), ms, "request"),
+            Err(e) => tracing::debug!(method, path, ms, "request failed: {}", root_cause(e)),
+        }
+        let resp = sent.map_err(|e| {
             if e.is_connect() || e.is_timeout() {
                 FollowerError::Unreachable {
                     url: self.base.clone(),
@@ -160,7 +175,7 @@ impl MasterClient {
         if let Some(rev) = if_none_match {
             req = req.header("if-none-match", format!("\"{rev}\""));
         }
-        let resp = self.send(req, "/v1/meta")?;
+        let resp = self.send(req, "GET", "/v1/meta")?;
         if resp.status() == StatusCode::NOT_MODIFIED {
             return Ok(None);
         }
@@ -183,7 +198,7 @@ impl MasterClient {
 
     /// `GET /v1/state`: the document bytes and the hex signature header.
     pub fn state(&self) -> Result<(Vec<u8>, String), FollowerError> {
-        let resp = self.send(self.request(reqwest::Method::GET, "/v1/state"), "/v1/state")?;
+        let resp = self.send(self.request(reqwest::Method::GET, "/v1/state"), "GET", "/v1/state")?;
         let signature = resp
             .headers()
             .get(SIGNATURE_HEADER)
@@ -207,8 +222,13 @@ impl MasterClient {
     }
 
     /// `POST /v1/blobs` for `wanted` (hash -> declared size); stores each verified blob.
-    /// Returns the number of bytes received.
-    pub fn fetch_blobs(&self, wanted: &HashMap<String, u64>, store: &BlobStore) -> Result<u64, FollowerError> {
+    /// Returns the number of bytes received; every byte read is reported to `progress`.
+    pub fn fetch_blobs(
+        &self,
+        wanted: &HashMap<String, u64>,
+        store: &BlobStore,
+        progress: &dyn Progress,
+    ) -> Result<u64, FollowerError> {
         if wanted.is_empty() {
             return Ok(0);
         }
@@ -222,12 +242,13 @@ impl MasterClient {
             .request(reqwest::Method::POST, "/v1/blobs")
             .header("content-type", "application/json")
             .body(body);
-        let mut resp = self.send(req, "/v1/blobs")?;
+        let resp = self.send(req, "POST", "/v1/blobs")?;
+        let mut body = Counting::new(resp, progress);
         // Frames are read and verified here, one at a time; their fsync + rename overlap on
         // the commit threads.
         store.with_committer(COMMIT_THREADS, |committer| -> Result<u64, FollowerError> {
             let mut sink = StoreSink { store, committer };
-            read_blob_stream(&mut resp, wanted, &mut sink).map_err(|e| stream_error(e, &self.base))
+            read_blob_stream(&mut body, wanted, &mut sink).map_err(|e| stream_error(e, &self.base))
         })
     }
 }

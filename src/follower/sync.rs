@@ -1,13 +1,17 @@
 //! Join and sync: ask meta, check the pin, fetch and verify the signed state, fetch missing
 //! blobs, stage. Nothing under CODEX_HOME is touched here (that is `reconcile`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Instant;
 
 use crate::master::identity::fingerprint_of;
 use crate::model::DesiredState;
 use crate::model::document::MAX_DOCUMENT_BYTES;
 use crate::model::wire::PROTOCOL;
 use crate::paths::Roots;
+use crate::progress::{NoProgress, Progress};
 
 use super::FollowerError;
 use super::client::MasterClient;
@@ -29,9 +33,16 @@ pub struct SyncOutcome {
 }
 
 /// Join a master: check the link's fingerprint against the master, fetch and stage its state,
-/// then write `enrollment.toml`. On any failure nothing is written (blobs fetched by this call
-/// into a new store are removed).
-pub fn join(roots: &Roots, link: &JoinLink, name: &str) -> Result<(Enrollment, SyncOutcome), FollowerError> {
+/// then write `enrollment.toml`. On any failure nothing is written: what this call created in
+/// `CODEXPORT_HOME` is removed again, except the logs. The blob download is reported to
+/// `progress`.
+pub fn join(
+    roots: &Roots,
+    link: &JoinLink,
+    name: &str,
+    progress: &dyn Progress,
+) -> Result<(Enrollment, SyncOutcome), FollowerError> {
+    tracing::info!(master = %link.master_url, name, "joining");
     let client = MasterClient::new(&link.master_url, None)?;
     let meta = client.meta(None)?.ok_or_else(|| FollowerError::Protocol {
         url: link.master_url.clone(),
@@ -60,29 +71,53 @@ pub fn join(roots: &Roots, link: &JoinLink, name: &str) -> Result<(Enrollment, S
         name: name.to_string(),
         joined_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
     };
-    let store_dir = roots.codexport_home.join("store");
-    let (home_existed, store_existed) = (roots.codexport_home.exists(), store_dir.exists());
-    let outcome = match sync_with(roots, &enrollment, None) {
+    let before = entries(&roots.codexport_home);
+    let outcome = match sync_with(roots, &enrollment, None, progress) {
         Ok(o) => o,
         Err(e) => {
-            // Leave nothing behind that this join created.
-            if !home_existed {
-                let _ = fs_err::remove_dir_all(&roots.codexport_home);
-            } else if !store_existed {
-                let _ = fs_err::remove_dir_all(&store_dir);
-            }
+            tracing::debug!(master = %link.master_url, "join failed: {e}");
+            leave_as_before(&roots.codexport_home, before.as_ref());
             return Err(e);
         }
     };
     enrollment.save(&roots.codexport_home)?;
+    tracing::info!(master = %enrollment.master, fingerprint = %enrollment.fingerprint, name, "joined");
     Ok((enrollment, outcome))
 }
 
+/// The names in `dir`; `None` when it does not exist.
+fn entries(dir: &Path) -> Option<BTreeSet<OsString>> {
+    let list = fs_err::read_dir(dir).ok()?;
+    Some(list.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+}
+
+/// Remove what a failed join created in `home` (all of it when it did not exist), but the logs.
+fn leave_as_before(home: &Path, before: Option<&BTreeSet<OsString>>) {
+    let Some(before) = before else {
+        let _ = fs_err::remove_dir_all(home);
+        return;
+    };
+    for name in entries(home).unwrap_or_default() {
+        if before.contains(&name) || name == crate::logs::LOGS_DIR {
+            continue;
+        }
+        let path = home.join(&name);
+        let _ = match fs_err::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => fs_err::remove_dir_all(&path),
+            _ => fs_err::remove_file(&path),
+        };
+    }
+}
+
 /// Sync with the enrolled master: stage its current revision (a no-op beyond one meta request
-/// when it is already staged and complete).
-pub fn sync(roots: &Roots, applied_revision: Option<String>) -> Result<SyncOutcome, FollowerError> {
+/// when it is already staged and complete). The blob download is reported to `progress`.
+pub fn sync(
+    roots: &Roots,
+    applied_revision: Option<String>,
+    progress: &dyn Progress,
+) -> Result<SyncOutcome, FollowerError> {
     let enrollment = Enrollment::load(&roots.codexport_home)?;
-    sync_with(roots, &enrollment, applied_revision)
+    sync_with(roots, &enrollment, applied_revision, progress)
 }
 
 /// Sync, starting over (up to twice) when the master publishes a new revision mid-sync.
@@ -90,14 +125,30 @@ fn sync_with(
     roots: &Roots,
     enrollment: &Enrollment,
     applied_revision: Option<String>,
+    progress: &dyn Progress,
 ) -> Result<SyncOutcome, FollowerError> {
     // One writer of the store at a time: staging writes two files (state + signature).
     let _lock = lock(roots)?;
+    let started = Instant::now();
     let mut retries = 0;
     loop {
-        match sync_once(roots, enrollment, applied_revision.clone()) {
-            Err(FollowerError::RevisionChanged { .. }) if retries < 2 => retries += 1,
-            other => return other,
+        match sync_once(roots, enrollment, applied_revision.clone(), progress) {
+            Err(FollowerError::RevisionChanged { .. }) if retries < 2 => {
+                tracing::info!(master = %enrollment.master, "the master published during the sync; starting over");
+                retries += 1
+            }
+            Ok(outcome) => {
+                tracing::info!(
+                    revision = %outcome.revision,
+                    fetched_state = outcome.fetched_state,
+                    blobs = outcome.blobs_fetched,
+                    bytes = outcome.bytes_fetched,
+                    ms = started.elapsed().as_millis() as u64,
+                    "sync done"
+                );
+                return Ok(outcome);
+            }
+            Err(e) => return Err(e),
         }
     }
 }
@@ -106,6 +157,7 @@ fn sync_once(
     roots: &Roots,
     enrollment: &Enrollment,
     applied_revision: Option<String>,
+    progress: &dyn Progress,
 ) -> Result<SyncOutcome, FollowerError> {
     let client = MasterClient::new(&enrollment.master, Some(enrollment.token.clone()))?
         .identify(&enrollment.name, applied_revision);
@@ -113,7 +165,7 @@ fn sync_once(
         url: enrollment.master.clone(),
         reason: "304 without If-None-Match".into(),
     })?;
-    stage_from(roots, enrollment, &client, meta)
+    stage_from(roots, enrollment, &client, meta, progress)
 }
 
 /// The hook's sync: the caller holds the lock; every request gets `timeout` (what is left of
@@ -130,7 +182,7 @@ pub fn sync_for_hook(
     let Some(meta) = client.meta(applied_revision.as_deref())? else {
         return Ok(None);
     };
-    stage_from(roots, enrollment, &client, meta).map(Some)
+    stage_from(roots, enrollment, &client, meta, &NoProgress).map(Some)
 }
 
 /// Check `meta` against the pins, then stage its revision (unless it is staged and complete).
@@ -139,7 +191,9 @@ fn stage_from(
     enrollment: &Enrollment,
     client: &MasterClient,
     meta: crate::model::wire::Meta,
+    progress: &dyn Progress,
 ) -> Result<SyncOutcome, FollowerError> {
+    tracing::debug!(revision = %meta.revision, generated_at = %meta.generated_at, "meta");
     let store = FollowerStore::new(&roots.codexport_home);
     let staged = store.load_staged(enrollment).ok().flatten();
     if meta.fingerprint != enrollment.fingerprint || meta.public_key != enrollment.public_key {
@@ -163,6 +217,7 @@ fn stage_from(
         && staged.doc.metadata.revision == meta.revision
         && missing_blobs(&staged.doc, &blobs).is_empty()
     {
+        tracing::debug!(revision = %meta.revision, "already staged and complete");
         return Ok(SyncOutcome {
             revision: meta.revision,
             fetched_state: false,
@@ -173,8 +228,25 @@ fn stage_from(
     let (bytes, signature) = client.state()?;
     let doc = verify_document(&bytes, &signature, enrollment)?;
     let missing = missing_blobs(&doc, &blobs);
-    store.check_room(missing.values().sum())?;
-    let bytes_fetched = client.fetch_blobs(&missing, &blobs)?;
+    let total: u64 = missing.values().sum();
+    tracing::info!(
+        revision = %doc.metadata.revision,
+        state_bytes = bytes.len(),
+        files = doc.spec.files.len(),
+        missing_blobs = missing.len(),
+        missing_bytes = total,
+        "state verified"
+    );
+    store.check_room(total)?;
+    if !missing.is_empty() {
+        // What the stream carries: every blob behind its frame header.
+        progress.start(total + (missing.len() * crate::model::wire::FRAME_HEADER_LEN) as u64);
+    }
+    let fetched = client.fetch_blobs(&missing, &blobs, progress);
+    if !missing.is_empty() {
+        progress.finish();
+    }
+    let bytes_fetched = fetched?;
     store.stage(&bytes, &signature)?;
     Ok(SyncOutcome {
         revision: doc.metadata.revision,

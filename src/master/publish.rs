@@ -48,6 +48,8 @@ pub struct PublishReport {
     pub bytes: u64,
     /// MCP servers found in config.toml.
     pub mcp_servers: usize,
+    /// Files whose hash came from the stat cache (not read again).
+    pub cached: usize,
     /// The scan, for its lists of what was left out.
     pub scan: ScanReport,
 }
@@ -123,6 +125,26 @@ impl crate::exit::ExitStatus for PublishError {
 
 /// Scan, store and sign. `roots.codex_home` is the tree published.
 pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
+    let started = std::time::Instant::now();
+    let result = publish_now(roots);
+    let ms = started.elapsed().as_millis() as u64;
+    match &result {
+        Ok(r) => tracing::info!(
+            revision = %r.revision,
+            changed = r.changed,
+            files = r.files,
+            bytes = r.bytes,
+            cached = r.cached,
+            mcp_servers = r.mcp_servers,
+            ms,
+            "publish done"
+        ),
+        Err(e) => tracing::debug!(ms, "publish failed: {e}"),
+    }
+    result
+}
+
+fn publish_now(roots: &Roots) -> Result<PublishReport, PublishError> {
     let dir = roots.master_dir();
     let settings = MasterSettings::load(&dir)?;
     // After the settings: a machine that is not a master gets NotInitialized, not a new dir.
@@ -156,6 +178,7 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
     let cache = StatCache::load(&dir);
     let started = std::time::SystemTime::now();
     let stored = hash_and_store(&plain, &blobs, &cache)?;
+    let cached = stored.iter().filter(|s| s.cached).count();
     for (file, s) in plain.iter().zip(&stored) {
         spec.files.push(FileEntry {
             path: file.rel.clone(),
@@ -237,6 +260,7 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
             files: report.files.len(),
             bytes,
             mcp_servers: doc.spec.mcp_servers.len(),
+            cached,
             scan: report,
         });
     }
@@ -246,6 +270,7 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
         files: report.files.len(),
         bytes,
         mcp_servers: spec.mcp_servers.len(),
+        cached,
         scan: report,
     })
 }

@@ -53,6 +53,20 @@ pub(super) fn routes(
         .unify()
         .recover(|r: Rejection| async move { Ok::<Resp, std::convert::Infallible>(rejected(&r)) })
         .unify()
+        .with(warp::log::custom(log_request))
+        .map(Reply::into_response)
+}
+
+/// One debug event per request: method, path, status, duration; never a header (the token
+/// travels in `Authorization`).
+fn log_request(info: warp::log::Info<'_>) {
+    tracing::debug!(
+        method = %info.method(),
+        path = info.path(),
+        status = info.status().as_u16(),
+        ms = info.elapsed().as_millis() as u64,
+        "request"
+    );
 }
 
 /// Every rejection is the empty 404 of an unknown path, except the body limits of an

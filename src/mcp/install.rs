@@ -225,8 +225,10 @@ pub fn install(name: &str, artifact: &Artifact, env: &InstallEnv) -> Result<Inst
         return Ok(InstallOutcome::NotNeeded);
     };
     if is_installed(&dir, artifact) {
+        tracing::debug!(server = name, artifact = %artifact.describe(), "already installed");
         return Ok(InstallOutcome::AlreadyInstalled);
     }
+    tracing::info!(server = name, artifact = %artifact.describe(), dir = %dir.display(), "installing MCP artifact");
     if dir.exists() {
         fs_err::remove_dir_all(&dir)?;
     }
@@ -310,6 +312,7 @@ pub fn ensure_uv(server: &str, env: &InstallEnv) -> Result<PathBuf, InstallError
 }
 
 /// Run `c` with stdout and stderr captured; a failure carries the command and the output tail.
+/// The command line is logged (its environment never is).
 fn run(server: &str, mut c: Command) -> Result<(), InstallError> {
     c.stdin(std::process::Stdio::null())
         .env("npm_config_update_notifier", "false");
@@ -318,12 +321,16 @@ fn run(server: &str, mut c: Command) -> Result<(), InstallError> {
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ");
+    tracing::info!(server, command = %line, "running");
+    let started = std::time::Instant::now();
     let out = c.output().map_err(|e| InstallError::Failed {
         server: server.to_string(),
         command: line.clone(),
         status: "did not start".into(),
         stderr_tail: e.to_string(),
     })?;
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::debug!(server, status = %out.status, ms, "finished");
     if out.status.success() {
         return Ok(());
     }

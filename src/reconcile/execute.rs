@@ -62,6 +62,7 @@ pub fn execute(
     roots: &Roots,
     host: &dyn Host,
     options: ExecuteOptions,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<ApplyReport, ReconcileError> {
     if let Some(reason) = &plan.refusal
         && !options.allow_mass_delete
@@ -110,7 +111,13 @@ pub fn execute(
             // Installs are idempotent caches: a failure is reported, never rolled back, and
             // the rest of the plan still applies (the server shows as broken).
             let install = desired.installs.iter().find(|i| step.id == format!("mcp:{}", i.server));
-            match install.map(|i| host.install_mcp(&i.server, &i.artifact, &install_env)) {
+            let installed = install.map(|i| {
+                progress.working(&format!("installing MCP server {}", i.server));
+                let done = host.install_mcp(&i.server, &i.artifact, &install_env);
+                progress.finish();
+                done
+            });
+            match installed {
                 Some(Ok(())) => report.changed += 1,
                 Some(Err(e)) => report
                     .broken
@@ -136,6 +143,7 @@ pub fn execute(
         }
         let confined = super::confine::check(step.root.dir(roots), &target, host);
         if let Err(e) = confined.and_then(|()| run_step(step, &target, &backup, &by_path, &mut journal, host)) {
+            tracing::info!(id = %step.id, "step failed, rolling back: {e}");
             journal.roll_back(host);
             return Err(ReconcileError::RolledBack {
                 step: step.id.clone(),
@@ -145,6 +153,7 @@ pub fn execute(
         if matches!(step.action, Action::Update | Action::Delete) && step.kind != StepKind::RemoveDir {
             report.backed_up.push(step.path.clone());
         }
+        tracing::debug!(id = %step.id, "step done");
         report.changed += 1;
     }
     record_stats(&mut next, plan, roots, host);

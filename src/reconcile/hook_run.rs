@@ -149,6 +149,14 @@ pub fn run(roots: &Roots, budget: Duration, session: impl FnOnce() -> Option<ser
             .and_then(|s| s.as_str())
             .map(|s| s.chars().take(32).collect()),
     };
+    tracing::info!(
+        outcome = record.outcome.as_str(),
+        revision = record.revision.as_deref(),
+        ms = record.duration_ms,
+        source = record.source.as_deref(),
+        message = record.message.as_deref(),
+        "hook run"
+    );
     let _ = save(roots, &record);
     record
 }

@@ -172,12 +172,31 @@ fn plan_for(
     render_hook::apply(&mut desired, &inventory, roots, host)?;
     config_step::merge_into(&mut desired, &inventory, roots, policy, host)?;
     let plan = plan::build(&desired, &inventory, roots, policy, settings.mcp_install, host)?;
+    log_plan(&plan);
     Ok(Prepared {
         desired,
         inventory,
         plan,
         settings,
     })
+}
+
+/// The plan's summary at info, each step that does something (or found drift) at debug.
+fn log_plan(plan: &plan::Plan) {
+    let s = &plan.summary;
+    tracing::info!(
+        revision = %plan.revision,
+        create = s.create,
+        update = s.update,
+        delete = s.delete,
+        noop = s.noop,
+        drift = s.drift,
+        refused = plan.refusal.is_some(),
+        "plan"
+    );
+    for step in plan.steps.iter().filter(|s| s.action != plan::Action::Noop || s.drift) {
+        tracing::debug!(id = %step.id, action = ?step.action, drift = step.drift, reason = %step.reason, "step");
+    }
 }
 
 /// Options of [`apply_staged`].
@@ -189,6 +208,8 @@ pub struct ApplyOptions {
     pub expected: Option<plan::Plan>,
     /// Force `mcpInstall` (the SessionStart hook passes `manual`: installs take minutes).
     pub mcp_install: Option<McpInstall>,
+    /// Told about each MCP artifact install (a spinner on a terminal).
+    pub progress: crate::progress::SharedProgress,
 }
 
 /// What [`apply_staged`] did.
@@ -222,6 +243,7 @@ pub fn apply_staged_locked(roots: &Roots, host: &dyn Host, options: &ApplyOption
         prepared,
         GenerationKind::Apply,
         options.allow_mass_delete,
+        &*options.progress,
     )
 }
 
@@ -272,7 +294,15 @@ pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Appli
         exclude: settings.exclude.clone(),
     };
     let prepared = plan_for(roots, desired, OnDrift::Overwrite, settings, host)?;
-    run(roots, host, recovered, prepared, GenerationKind::Rollback, true)
+    run(
+        roots,
+        host,
+        recovered,
+        prepared,
+        GenerationKind::Rollback,
+        true,
+        &crate::progress::NoProgress,
+    )
 }
 
 fn run(
@@ -282,7 +312,9 @@ fn run(
     prepared: Prepared,
     kind: GenerationKind,
     allow_mass_delete: bool,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Applied, ReconcileError> {
+    let started = std::time::Instant::now();
     let options = ExecuteOptions {
         kind,
         allow_mass_delete,
@@ -295,7 +327,20 @@ fn run(
         roots,
         host,
         options,
+        progress,
     )?;
+    let r = &report;
+    tracing::info!(
+        revision = %r.revision,
+        generation = r.generation,
+        changed = r.changed,
+        backed_up = r.backed_up.len(),
+        kept = r.kept.len(),
+        broken = r.broken.len(),
+        pruned = r.pruned.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "{kind:?} done"
+    );
     Ok(Applied {
         recovered,
         prepared,

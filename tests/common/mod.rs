@@ -86,6 +86,8 @@ impl Machine {
             .env("CODEX_HOME", &self.codex_home)
             .env("CODEXPORT_HOME", &self.codexport_home)
             .env("NO_COLOR", "1")
+            // Log levels come from the flags a test gives (tests/logging.rs sets RUST_LOG itself).
+            .env_remove("RUST_LOG")
             // Reconciles install no MCP packages unless a test asks for it (tests/mcp_*.rs).
             .env("CODEXPORT_MCP_INSTALL", "manual")
             // `master service` never reaches the real user systemd nor the real ~/.config
@@ -176,6 +178,15 @@ impl Machine {
         let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         v["joinLink"].as_str().unwrap().to_string()
     }
+}
+
+/// `paths` (relative to CODEXPORT_HOME) without the daily log files, which every command
+/// writes, failed ones included.
+pub fn without_logs(paths: Vec<String>) -> Vec<String> {
+    paths
+        .into_iter()
+        .filter(|p| p != "logs" && !p.starts_with("logs/codexport-"))
+        .collect()
 }
 
 /// Regular files under `root` (symlinks are listed with an empty body and mode 0).
