@@ -47,9 +47,15 @@ fn help_of_every_command() {
         args.push("--help");
         let run = m.ok(&args);
         assert!(run.stderr.is_empty(), "{args:?}: {}", run.stderr);
+        if !path.is_empty() {
+            assert!(
+                run.stdout.contains("Example"),
+                "`codexport {}` --help has no example",
+                path.join(" ")
+            );
+        }
         all.push_str(&format!("===== codexport {} =====\n{}\n", path.join(" "), run.stdout));
     }
-    // Every leaf command teaches by example, in its help or its parent's.
     in_snapshots_dir! {
         insta::assert_snapshot!("cli-help", all);
     }

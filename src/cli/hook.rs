@@ -30,9 +30,13 @@ pub(super) enum HookCommand {
     /// Example: codexport hook install --timeout-ms 3000
     Install(InstallArgs),
     /// Remove the hook and its trust entry (then apply).
+    ///
+    /// Example: codexport hook uninstall
     Uninstall,
     /// Whether the hook is installed, whether Codex will run it (trust recomputed), and what
     /// its last run did.
+    ///
+    /// Example: codexport hook status --output json
     Status(StatusArgs),
 }
 

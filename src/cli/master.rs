@@ -37,10 +37,16 @@ pub(super) enum MasterCommand {
     /// Example: codexport master link --host 100.101.102.103 --name laptop
     Link(LinkArgs),
     /// Republish ~/.codex after changes (same tree, same revision).
+    ///
+    /// Example: codexport master rebuild   (`master serve` also republishes on its own)
     Rebuild,
     /// Show the identity, the published revision and what it contains.
+    ///
+    /// Example: codexport master status --output json
     Status(OutputArgs),
     /// List followers: created, last seen, applied revision, current or behind.
+    ///
+    /// Example: codexport master followers
     Followers(OutputArgs),
     /// Revoke a follower's token; the running server refuses it at the next request.
     ///

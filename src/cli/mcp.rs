@@ -26,6 +26,8 @@ pub(super) enum McpCommand {
     /// Example: codexport mcp run everything
     Run(RunArgs),
     /// Show each MCP server: transport, artifact, installed or not and why.
+    ///
+    /// Example: codexport mcp list --output json
     List(ListArgs),
     /// Install the artifacts of the staged revision and write mcp-manifest.json.
     ///

@@ -50,26 +50,42 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Master side: publish this machine's ~/.codex and serve it to followers.
+    ///
+    /// Example: codexport master init && codexport master link --host 100.101.102.103 --name laptop
     #[command(subcommand)]
     Master(master::MasterCommand),
     /// Follower side: join a master.
+    ///
+    /// Example: codexport follower join 'codexport://join?host=...&port=17342&fingerprint=...&token=...' --apply
     #[command(subcommand)]
     Follower(follower::FollowerCommand),
     /// Fetch, verify and stage the master's latest revision (nothing under ~/.codex changes).
+    ///
+    /// Example: codexport sync --apply
     Sync(sync::SyncArgs),
     /// Show what a reconcile would change under ~/.codex.
+    ///
+    /// Example: codexport plan --offline --output json > plan.json
     Plan(plan::PlanArgs),
     /// Apply the staged revision to ~/.codex (backups first, rollback on failure).
+    ///
+    /// Example: codexport apply --plan plan.json   (only if nothing changed since the plan)
     Apply(apply::ApplyArgs),
     /// Sync, then apply: converge ~/.codex to the master's latest revision.
+    ///
+    /// Example: codexport reconcile   (the installed hook runs: codexport reconcile --hook)
     Reconcile(apply::ReconcileArgs),
     /// List generations: every apply or rollback that changed something.
+    ///
+    /// Example: codexport generations --output json
     Generations(apply::GenerationsArgs),
     /// Restore an earlier generation byte for byte (recorded as a new generation).
     ///
     /// Example: codexport rollback --to 3
     Rollback(apply::RollbackArgs),
     /// Role, master, pinned fingerprint, applied/staged/remote revisions, reachability.
+    ///
+    /// Example: codexport status --output json
     Status(status::StatusArgs),
     /// Check this machine's setup: one line per check (ok, warn, fail, skip), a fix for each
     /// problem; exit 1 when a check failed.
@@ -77,15 +93,21 @@ enum Command {
     /// Example: codexport doctor --output json
     Doctor(doctor::DoctorArgs),
     /// Run master and follower on loopback with the bundled example (temp dirs only).
+    ///
+    /// Example: codexport demo --keep
     Demo(demo::DemoArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff). Example: codexport man > codexport.1
     Man,
     /// MCP servers on this follower: the `run` launcher, `list`, `install`.
+    ///
+    /// Example: codexport mcp list
     #[command(subcommand)]
     Mcp(mcp::McpCommand),
     /// codexport's SessionStart hook: every Codex session start reconciles (best effort).
+    ///
+    /// Example: codexport hook install && codexport hook status
     #[command(subcommand)]
     Hook(hook::HookCommand),
 }
