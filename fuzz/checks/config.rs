@@ -1,6 +1,7 @@
 //! config.toml (and hooks.json) portability: the master's `portable_toml`/`portable_json`, then
-//! the follower's `expand_toml`/`expand_json`, on arbitrary text. The overlay renderer
-//! (local.toml, overrides/config.toml merged key by key) does not exist yet, so it is not here.
+//! the follower's `expand_toml`/`expand_json`, on arbitrary text; and the follower's key-level
+//! merge of config.toml (`reconcile::config_merge`): a first write is the desired text, merging
+//! a file with itself changes nothing, and dropping every owned key leaves no key behind.
 //!
 //! Properties, for two masters (CODEX_HOME inside and outside the home): never panics; the
 //! portable text parses again (followers parse exactly that text); it expands with only
@@ -75,10 +76,34 @@ pub fn check(data: &[u8]) {
     }
     if let Ok(original) = text.parse::<DocumentMut>() {
         toml_round_trip(text, &original);
+        merge_properties(&original);
     }
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
         json_round_trip(&value);
     }
+}
+
+fn merge_properties(doc: &DocumentMut) {
+    use codexport::codex::keys::leaves;
+    use codexport::follower::local::OnDrift;
+    use codexport::reconcile::config_merge::merge;
+    let text = doc.to_string();
+    let owned = leaves(doc.as_table());
+    let first = merge(doc, None, &BTreeMap::new(), OnDrift::Overwrite);
+    assert_eq!(first.doc.to_string(), text, "a first write is the desired document");
+    assert_eq!(first.owned, owned);
+    let again = merge(doc, Some(doc), &owned, OnDrift::Fail);
+    assert_eq!(again.doc.to_string(), text, "merging a file with itself changes it");
+    assert!(again.drift.is_empty() && again.removed.is_empty() && again.kept.is_empty());
+    let dropped = merge(&DocumentMut::new(), Some(doc), &owned, OnDrift::Overwrite);
+    let left = dropped.doc.to_string();
+    let reparsed: DocumentMut = left
+        .parse()
+        .unwrap_or_else(|e| panic!("merged text does not parse: {e}\n{left}"));
+    assert!(
+        leaves(reparsed.as_table()).is_empty(),
+        "every owned key dropped, yet keys are left:\n{left}"
+    );
 }
 
 fn toml_round_trip(text: &str, original: &DocumentMut) {
