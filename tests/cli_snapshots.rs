@@ -71,6 +71,9 @@ fn filtered(run: &Run, machines: &[&Machine]) -> String {
         (r"[0-9a-f]{64}", "[HEX64]"),
         (r"sha256:[0-9a-f]{12}", "sha256:[REVISION]"),
         (r"\(os error \d+\)", "(os error [N])"),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),
+        (r"\(\d+ ms\)", "([N] ms)"),
+        (r#""durationMs": \d+"#, r#""durationMs": [N]"#),
     ];
     for (re, with) in filters {
         text = regex_replace(&text, re, with);
@@ -115,5 +118,52 @@ fn main_error_messages() {
     ));
     in_snapshots_dir! {
         insta::assert_snapshot!("cli-errors", all);
+    }
+}
+
+#[test]
+fn status_of_a_follower() {
+    let pair = Pair::applied();
+    let (master, f) = (&pair.master, &pair.follower);
+    f.ok(&["hook", "install"]);
+    f.ok(&["reconcile", "--hook"]);
+    fs_err::write(f.codex_home.join("AGENTS.md"), "# edited here\n").unwrap();
+    fs_err::write(master.codex_home.join("prompts/commit.md"), "changed\n").unwrap();
+    master.ok(&["master", "rebuild"]);
+    let mut all = String::new();
+    for args in [&["status"][..], &["status", "--output", "json"][..]] {
+        let mut run = f.ok(args);
+        // Which MCP servers can start depends on this machine's PATH (uvx, npm), and the
+        // follower's name is the host name: both vary between machines.
+        if args.len() == 1 {
+            run.stdout = run
+                .stdout
+                .lines()
+                .filter(|l| !l.starts_with("mcp broken:"))
+                .map(|l| {
+                    if l.starts_with("follower:") {
+                        "follower:    [HOST NAME]"
+                    } else {
+                        l
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n";
+        } else {
+            let mut v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            let follower = v["follower"].as_object_mut().unwrap();
+            follower.remove("mcpBroken");
+            follower.insert("name".into(), "[HOST NAME]".into());
+            run.stdout = serde_json::to_string_pretty(&v).unwrap() + "\n";
+        }
+        all.push_str(&format!(
+            "===== codexport {} =====\n{}\n",
+            args.join(" "),
+            filtered(&run, &[master, f])
+        ));
+    }
+    in_snapshots_dir! {
+        insta::assert_snapshot!("cli-status-follower", all);
     }
 }
