@@ -165,3 +165,47 @@ fn secret_bearing_files_are_0600_and_private_dirs_0700() {
         assert_eq!(mode(e.path()), want, "{}", e.path().display());
     }
 }
+
+#[test]
+fn a_failing_apply_shows_no_secret_and_backups_of_secrets_are_0600() {
+    let pair = canary_pair();
+    let token = pair.link.split("token=").nth(1).unwrap().to_string();
+    let (m, f) = (&pair.master, &pair.follower);
+    f.ok(&["follower", "join", &pair.link, "--apply"]);
+    let auth = format!("{{\"OPENAI_API_KEY\": \"{CANARY}-rotated\", \"tokens\": null}}");
+    fs_err::write(m.codex_home.join("auth.json"), auth).unwrap();
+    m.ok(&["master", "rebuild"]);
+    f.ok(&["sync"]);
+
+    // A file where the backups directory must be: the apply fails (before any write; a
+    // failure mid-apply is in tests/crash.rs, which needs the failpoints build).
+    let backups = f.codexport_home.join("backups");
+    if backups.exists() {
+        fs_err::remove_dir_all(&backups).unwrap();
+    }
+    fs_err::write(&backups, "in the way").unwrap();
+    let failed = f.run(&["apply"]).expect_code(1);
+    assert_clean("failing apply", &failed, &token);
+    assert!(failed.stderr.contains("backups"), "{}", failed.stderr);
+    assert!(
+        !fs_err::read_to_string(f.codex_home.join("auth.json"))
+            .unwrap()
+            .contains("rotated"),
+        "nothing applied"
+    );
+
+    fs_err::remove_file(&backups).unwrap();
+    assert_clean("apply", &f.ok(&["apply"]), &token);
+    let copies: Vec<_> = walkdir::WalkDir::new(&backups)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_name() == "auth.json")
+        .collect();
+    assert_eq!(copies.len(), 1, "the replaced auth.json was backed up");
+    assert_eq!(mode(copies[0].path()), 0o600, "a backup of a secret is 0600");
+    for dir in walkdir::WalkDir::new(&backups).into_iter().map(Result::unwrap) {
+        if dir.file_type().is_dir() {
+            assert_eq!(mode(dir.path()), 0o700, "{}", dir.path().display());
+        }
+    }
+}
