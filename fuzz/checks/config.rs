@@ -1,7 +1,8 @@
 //! config.toml (and hooks.json) portability: the master's `portable_toml`/`portable_json`, then
 //! the follower's `expand_toml`/`expand_json`, on arbitrary text; and the follower's key-level
 //! merge of config.toml (`reconcile::config_merge`): a first write is the desired text, merging
-//! a file with itself changes nothing, and dropping every owned key leaves no key behind.
+//! a file with itself changes nothing, and dropping every owned key leaves no key behind; and
+//! the overlay's key-by-key patch (`overrides/config.toml`) of a document with itself.
 //!
 //! Properties, for two masters (CODEX_HOME inside and outside the home): never panics; the
 //! portable text parses again (followers parse exactly that text); it expands with only
@@ -104,6 +105,15 @@ fn merge_properties(doc: &DocumentMut) {
         leaves(reparsed.as_table()).is_empty(),
         "every owned key dropped, yet keys are left:\n{left}"
     );
+    // The overlay's `overrides/config.toml` patch: patching a document with itself keeps
+    // every value, and the result prints as TOML that parses.
+    let mut patched = doc.clone();
+    codexport::reconcile::overlay_apply::merge_patch(patched.as_item_mut(), doc.as_item());
+    let printed = patched.to_string();
+    let reparsed: DocumentMut = printed
+        .parse()
+        .unwrap_or_else(|e| panic!("patched text does not parse: {e}\n{printed}"));
+    assert_eq!(leaves(reparsed.as_table()), owned, "a self-patch changed a value");
 }
 
 fn toml_round_trip(text: &str, original: &DocumentMut) {
