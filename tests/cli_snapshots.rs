@@ -13,16 +13,6 @@ macro_rules! in_snapshots_dir {
     };
 }
 
-fn transcript(run: &Run) -> String {
-    format!(
-        "success: {}\nexit_code: {}\n----- stdout -----\n{}\n----- stderr -----\n{}",
-        run.code == 0,
-        run.code,
-        run.stdout,
-        run.stderr
-    )
-}
-
 /// Every command path of the CLI (`["master", "init"]`, ...), depth first, without `help`.
 fn command_paths() -> Vec<Vec<String>> {
     fn walk(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
@@ -62,7 +52,7 @@ fn help_of_every_command() {
 }
 
 fn filtered(run: &Run, machines: &[&Machine]) -> String {
-    let mut text = transcript(run);
+    let mut text = common::transcript(run);
     for m in machines {
         text = text.replace(&m.home.display().to_string(), "[HOME]");
     }

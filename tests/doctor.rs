@@ -21,17 +21,6 @@ macro_rules! in_snapshots_dir {
     };
 }
 
-/// Like uv's CLI snapshots: success, exit code, stdout, stderr.
-fn transcript(run: &Run) -> String {
-    format!(
-        "success: {}\nexit_code: {}\n----- stdout -----\n{}\n----- stderr -----\n{}",
-        run.code == 0,
-        run.code,
-        run.stdout,
-        run.stderr
-    )
-}
-
 /// Regex-escape a literal (a temp path) for an insta filter.
 fn literal(s: &str) -> String {
     s.chars()
@@ -60,7 +49,7 @@ fn assert_transcript(name: &str, run: &Run, machine: &Machine) {
     ];
     in_snapshots_dir! {
         insta::with_settings!({filters => filters}, {
-            insta::assert_snapshot!(name, transcript(run));
+            insta::assert_snapshot!(name, common::transcript(run));
         });
     }
 }

@@ -249,41 +249,6 @@ fn the_hook_skips_at_once_when_another_run_holds_the_lock() {
     assert_eq!(last_run(&follower)["outcome"], "skipped");
 }
 
-/// Runs the real `codex exec` on the follower until its SessionStart hooks completed (it has
-/// no network, so it stalls right after them), then ends it. `timeout 20` bounds it anyway.
-fn codex_session_start(codex: &std::path::Path, m: &Machine) {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("timeout")
-        .args(["-k", "2", "20"])
-        .arg(codex)
-        .args(["exec", "--skip-git-repo-check", "hi"])
-        .current_dir(&m.home)
-        .env("HOME", &m.home)
-        .env("CODEX_HOME", &m.codex_home)
-        .env("CODEXPORT_HOME", "/nonexistent-the-hook-command-sets-it")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("CODEX_API_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut seen = Vec::new();
-    let completed = BufReader::new(child.stderr.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .inspect(|l| seen.push(l.clone()))
-        .any(|l| l.contains("hook: SessionStart Completed"));
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    child.wait().unwrap();
-    assert!(
-        completed,
-        "no SessionStart hook completed; stderr:\n{}",
-        seen.join("\n")
-    );
-}
-
 fn applied_revision(m: &Machine) -> String {
     let inventory: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(m.codexport_home.join("inventory.json")).unwrap()).unwrap();
@@ -305,7 +270,7 @@ fn codex_runs_the_installed_hook_at_session_start_and_only_while_it_is_trusted()
     master.ok(&["master", "rebuild"]);
     let v2 = published_revision(&master);
     assert_ne!(applied_revision(&follower), v2);
-    codex_session_start(&codex, &follower);
+    common::codex_until_session_start(&codex, &follower, 20);
     assert_eq!(applied_revision(&follower), v2, "the hook applied the new revision");
     assert_eq!(
         fs_err::read_to_string(follower.codex_home.join("AGENTS.md")).unwrap(),
@@ -327,7 +292,7 @@ fn codex_runs_the_installed_hook_at_session_start_and_only_while_it_is_trusted()
     fs_err::write(master.codex_home.join("AGENTS.md"), "# v3\n").unwrap();
     master.ok(&["master", "rebuild"]);
     let before = last_run(&follower);
-    codex_session_start(&codex, &follower);
+    common::codex_until_session_start(&codex, &follower, 20);
     assert_eq!(applied_revision(&follower), v2, "an untrusted hook did not run");
     assert_eq!(last_run(&follower), before);
 }

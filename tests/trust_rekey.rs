@@ -8,9 +8,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use codexport::codex::hooks::{trust_entries, trust_hash};
 use common::{Machine, codex_bin};
@@ -68,39 +66,9 @@ fn state_hash(config: &toml::Table, key: &str) -> String {
 }
 
 /// Runs `codex exec` on `m` until its SessionStart hooks completed, then ends it; returns the
-/// names of the hooks that ran. `timeout` bounds the run at 15 s even if this test panics, and
-/// relays our SIGTERM to the node launcher, which relays it to the native binary.
+/// names of the hooks that ran.
 fn session_start_hooks_that_ran(codex: &Path, m: &Machine) -> Vec<String> {
-    let mut child = Command::new("timeout")
-        .args(["-k", "2", "15"])
-        .arg(codex)
-        .args(["exec", "--skip-git-repo-check", "hi"])
-        .current_dir(&m.home)
-        .env("HOME", &m.home)
-        .env("CODEX_HOME", &m.codex_home)
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("CODEX_API_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = Vec::new();
-    let completed = BufReader::new(child.stderr.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .inspect(|l| stderr.push(l.clone()))
-        .any(|l| l.contains("hook: SessionStart Completed"));
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
-    assert!(
-        completed,
-        "codex ran no SessionStart hook within 15 s; stderr:\n{}",
-        stderr.join("\n")
-    );
+    common::codex_until_session_start(codex, m, 15);
     let mut ran: Vec<String> = fs_err::read_dir(&m.home)
         .unwrap()
         .filter_map(|e| e.unwrap().file_name().to_str()?.strip_prefix("ran-").map(str::to_owned))

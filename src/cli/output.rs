@@ -23,20 +23,9 @@ pub fn structured<T: serde::Serialize>(value: &T, format: OutputFormat) -> Strin
     }
 }
 
-/// Human-readable size: `812 B`, `1.2 KiB`, `3.4 MiB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+/// Human-readable size: `812 B`, `1.2 KiB`, `3.4 MiB` (the library's, so `doctor` and the CLI
+/// print sizes alike).
+pub use crate::doctor::human_bytes as human_size;
 
 /// Render a plan as terraform-like text: `+` create, `~` update, `-` delete, `!` drift kept, `=` released (excluded),
 /// diffs indented under their step, then a summary line.

@@ -353,3 +353,52 @@ pub fn normalize_plan_text(text: &str) -> String {
         })
         .collect()
 }
+
+/// Like uv's CLI snapshots: success, exit code, stdout, stderr.
+pub fn transcript(run: &Run) -> String {
+    format!(
+        "success: {}\nexit_code: {}\n----- stdout -----\n{}\n----- stderr -----\n{}",
+        run.code == 0,
+        run.code,
+        run.stdout,
+        run.stderr
+    )
+}
+
+/// Runs the real `codex exec` on `m` (HOME and CODEX_HOME of `m`, no API key, no network) until
+/// its SessionStart hooks completed, then ends it (it would stall on the network). `timeout`
+/// bounds the run at `secs` even if the test panics, and relays our SIGTERM to the node
+/// launcher, which relays it to the native binary. Panics with Codex's stderr when no
+/// SessionStart hook completed.
+pub fn codex_until_session_start(codex: &Path, m: &Machine, secs: u32) {
+    let mut child = Command::new("timeout")
+        .args(["-k", "2", &secs.to_string()])
+        .arg(codex)
+        .args(["exec", "--skip-git-repo-check", "hi"])
+        .current_dir(&m.home)
+        .env("HOME", &m.home)
+        .env("CODEX_HOME", &m.codex_home)
+        // Whatever runs must not rely on the environment for codexport's home (its hook
+        // command sets it): point it nowhere.
+        .env("CODEXPORT_HOME", "/nonexistent-codexport-home")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("CODEX_API_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    let completed = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .inspect(|l| seen.push(l.clone()))
+        .any(|l| l.contains("hook: SessionStart Completed"));
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    child.wait().unwrap();
+    assert!(
+        completed,
+        "codex ran no SessionStart hook within {secs} s; stderr:\n{}",
+        seen.join("\n")
+    );
+}
