@@ -82,6 +82,13 @@ impl BlobStore {
     /// Copy a file into the store while hashing it in one pass (the file may change under us:
     /// the blob is named by what was actually read). Returns (hash, size).
     pub fn put_file(&self, src: &Path) -> std::io::Result<(String, u64)> {
+        let (tmp, hash, size) = self.copy_hashing(src)?;
+        self.commit_temp(tmp, &hash)?;
+        Ok((hash, size))
+    }
+
+    /// Copy `src` into a temp file in the store, hashing what is read: (temp, hash, size).
+    fn copy_hashing(&self, src: &Path) -> std::io::Result<(tempfile::NamedTempFile, String, u64)> {
         let mut tmp = self.temp_file()?;
         let mut input = fs_err::File::open(src)?;
         let mut hashing = HashingWriter {
@@ -91,8 +98,7 @@ impl BlobStore {
         };
         std::io::copy(&mut input, &mut hashing)?;
         let (hash, size) = (hex::encode(hashing.hasher.finalize()), hashing.size);
-        self.commit_temp(tmp, &hash)?;
-        Ok((hash, size))
+        Ok((tmp, hash, size))
     }
 
     /// Like [`BlobStore::put_file`] without making anything durable: the content goes to a temp
@@ -100,15 +106,7 @@ impl BlobStore {
     /// place with every other one (two `syncfs` calls instead of one fsync per blob). Returns
     /// (hash, size, the pending blob); dropping the pending blob deletes its temp file.
     pub fn put_file_pending(&self, src: &Path) -> std::io::Result<(String, u64, Pending)> {
-        let mut tmp = self.temp_file()?;
-        let mut input = fs_err::File::open(src)?;
-        let mut hashing = HashingWriter {
-            inner: tmp.as_file_mut(),
-            hasher: Sha256::new(),
-            size: 0,
-        };
-        std::io::copy(&mut input, &mut hashing)?;
-        let (hash, size) = (hex::encode(hashing.hasher.finalize()), hashing.size);
+        let (tmp, hash, size) = self.copy_hashing(src)?;
         let pending = Pending {
             path: tmp.into_temp_path(),
             sha256: hash.clone(),

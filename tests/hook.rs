@@ -151,19 +151,9 @@ fn the_hook_applies_a_new_revision_silently_and_an_unchanged_master_costs_one_re
     master.ok(&["master", "init"]);
     let server = master.serve();
     let proxy = CountingProxy::start(server.port);
-    let out = master.ok(&[
-        "master",
-        "link",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &proxy.port.to_string(),
-        "--output",
-        "json",
-    ]);
-    let link: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let link = master.link_on_port(proxy.port, "laptop");
     let follower = Machine::new();
-    follower.ok(&["follower", "join", link["joinLink"].as_str().unwrap(), "--apply"]);
+    follower.ok(&["follower", "join", &link, "--apply"]);
     follower.ok(&["hook", "install"]);
 
     fs_err::write(master.codex_home.join("AGENTS.md"), "# changed on the master\n").unwrap();

@@ -28,21 +28,9 @@ fn sync_requests_do_not_grow_with_the_number_of_changed_files() {
     master.ok(&["master", "init"]);
     let server = master.serve();
     let proxy = CountingProxy::start(server.port);
-    let out = master.ok(&[
-        "master",
-        "link",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &proxy.port.to_string(),
-        "--name",
-        "counted",
-        "--output",
-        "json",
-    ]);
-    let link: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let link = master.link_on_port(proxy.port, "counted");
     let follower = Machine::new();
-    follower.ok(&["follower", "join", link["joinLink"].as_str().unwrap(), "--apply"]);
+    follower.ok(&["follower", "join", &link, "--apply"]);
     let (join_requests, _, _) = proxy.take();
     assert!(
         join_requests <= 4,

@@ -163,13 +163,19 @@ impl Machine {
 
     /// `master init` + a link for a follower, returning the link.
     pub fn link(&self, server: &Server, name: &str) -> String {
+        self.link_on_port(server.port, name)
+    }
+
+    /// A join link for follower `name` that points at `port` on loopback (a proxy in front of
+    /// the server, for instance).
+    pub fn link_on_port(&self, port: u16, name: &str) -> String {
         let out = self.ok(&[
             "master",
             "link",
             "--host",
             "127.0.0.1",
             "--port",
-            &server.port.to_string(),
+            &port.to_string(),
             "--name",
             name,
             "--output",
