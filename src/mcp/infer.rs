@@ -263,7 +263,10 @@ fn dist_info_version(tool_dir: &Path, package: &str) -> Option<String> {
     None
 }
 
-/// Rule 6: `<root>/bin/<bin>` with `<root>/.crates2.json` listing `<bin>`.
+/// Rule 6: `<root>/bin/<bin>` with `<root>/.crates2.json` listing `<bin>`, installed from the
+/// crates.io registry. The key's source is `(registry+<index>)` or `(sparse+<index>)` for
+/// registry installs; a `--path` or `--git` install (`(path+file://...)`, `(git+...)`) cannot
+/// be reinstalled by name, so it falls through to the later rules (source or local binary).
 fn cargo_bin(path: &Path) -> Option<Artifact> {
     let bin_dir = path.parent()?;
     if bin_dir.file_name()? != "bin" {
@@ -278,6 +281,10 @@ fn cargo_bin(path: &Path) -> Option<Artifact> {
         if bins.is_some_and(|b| b.iter().any(|n| n.as_str() == Some(bin.as_str()))) {
             let mut words = key.split_whitespace();
             let (crate_name, version) = (words.next()?.to_string(), words.next()?.to_string());
+            let source = words.next().unwrap_or_default();
+            if !(source.starts_with("(registry+") || source.starts_with("(sparse+")) {
+                return None;
+            }
             return Some(Artifact::Cargo {
                 crate_name,
                 version,

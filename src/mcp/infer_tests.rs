@@ -180,6 +180,36 @@ fn cargo_installed_binary_is_found_in_crates2_json() {
 }
 
 #[test]
+fn cargo_install_from_a_path_or_git_is_not_a_registry_artifact() {
+    let t = Tree::new();
+    t.file(
+        ".cargo/.crates2.json",
+        r#"{"installs":{
+            "from-path 0.1.0 (path+file:///home/alice/src/from-path)":{"bins":["from-path"]},
+            "from-git 0.2.0 (git+https://example.com/x.git#abc)":{"bins":["from-git"]},
+            "sparse-one 1.2.3 (sparse+https://index.crates.io/)":{"bins":["sparse-one"]}
+        }}"#,
+        0o644,
+    );
+    for name in ["from-path", "from-git"] {
+        t.file(&format!(".cargo/bin/{name}"), "\x7fELF", 0o755);
+        let command = format!("${{home}}/.cargo/bin/{name}");
+        let a = t.infer(json!({ "command": command })).artifact;
+        assert_eq!(a, Artifact::LocalBinary { path: command }, "{name}");
+    }
+    t.file(".cargo/bin/sparse-one", "\x7fELF", 0o755);
+    let a = t.infer(json!({"command": "${home}/.cargo/bin/sparse-one"})).artifact;
+    assert_eq!(
+        a,
+        Artifact::Cargo {
+            crate_name: "sparse-one".into(),
+            version: "1.2.3".into(),
+            bin: "sparse-one".into()
+        }
+    );
+}
+
+#[test]
 fn local_python_and_node_projects_are_source_artifacts() {
     let t = Tree::new();
     t.file("src/pysrv/pyproject.toml", "[project]\nname = \"pysrv\"\n", 0o644);
