@@ -18,17 +18,31 @@ pub const SECRET_MODE: u32 = 0o600;
 ///
 /// The parent directory must exist. Errors name the path (fs-err).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    write_atomic_with(path, bytes, mode, true)
+}
+
+/// [`write_atomic`] without the fsyncs, for caches whose readers check what they read (a
+/// crash may leave the old file, the new one, or a torn new one; never a half-renamed name).
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    write_atomic_with(path, bytes, mode, false)
+}
+
+fn write_atomic_with(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other(format!("{} has no parent directory", path.display())))?;
     let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)?;
     set_mode(tmp.path(), mode)?;
     tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
+    if durable {
+        tmp.as_file().sync_all()?;
+    }
     crate::crash_point!("fs::before-rename");
     tmp.persist(path)
         .map_err(|e| std::io::Error::other(format!("rename into {}: {}", path.display(), e.error)))?;
-    sync_dir(dir);
+    if durable {
+        sync_dir(dir);
+    }
     Ok(())
 }
 

@@ -277,3 +277,53 @@ fn a_symlinked_directory_in_codex_home_is_not_written_through() {
     assert_eq!(sentinel.snapshot(), before, "nothing written through the link");
     assert!(!outside.join("p.md").exists());
 }
+
+#[test]
+fn state_deltas_that_lie_cost_one_whole_download_or_are_refused() {
+    use codexport::model::delta::{self, DELTA_BASE_HEADER, DELTA_CONTENT_TYPE, DeltaOp};
+    let h = Hostile::start();
+    let first = yaml(&document(&h.pinned, vec![entry("AGENTS.md", b"one\n")]));
+    h.serve_signed(&first, &h.pinned, &[b"one\n"]);
+    let follower = Machine::new();
+    follower.ok(&["follower", "join", &h.link()]);
+    let staged = || fs_err::read(follower.codexport_home.join("store/state.yaml")).unwrap();
+    assert_eq!(staged(), first);
+
+    let delta_reply = |d: &delta::StateDelta, signature: String| {
+        Reply::ok(Body::Bytes(serde_json::to_vec(d).unwrap()))
+            .header("content-type", DELTA_CONTENT_TYPE)
+            .header(DELTA_BASE_HEADER, &d.base)
+            .header("x-codexport-signature", &signature)
+    };
+
+    // A delta whose result is not its declared target: the follower fetches the whole
+    // (correct) document once and stages it.
+    let second = yaml(&document(&h.pinned, vec![entry("AGENTS.md", b"two\n")]));
+    h.serve_signed(&second, &h.pinned, &[b"two\n"]);
+    let mut lie = delta::encode(&first, &second).unwrap();
+    lie.ops.insert(0, DeltaOp::Insert("extra: 1\n".into()));
+    let reply = delta_reply(&lie, h.pinned.sign(&second));
+    h.script(|s| s.state_with_base = Some(reply));
+    let run = follower.ok(&["sync"]);
+    assert!(!run.stdout.contains("document delta"), "{}", run.stdout);
+    assert_eq!(staged(), second);
+
+    // The same harness with an honest delta: it is used.
+    let honest = yaml(&document(&h.pinned, vec![entry("AGENTS.md", b"honest\n")]));
+    h.serve_signed(&honest, &h.pinned, &[b"honest\n"]);
+    let reply = delta_reply(&delta::encode(&second, &honest).unwrap(), h.pinned.sign(&honest));
+    h.script(|s| s.state_with_base = Some(reply));
+    let run = follower.ok(&["sync"]);
+    assert!(run.stdout.contains("document delta"), "{}", run.stdout);
+    assert_eq!(staged(), honest);
+
+    // A delta that rebuilds a document signed by another key, and the same whole: refused
+    // (exit 5), the staged document stays.
+    let third = yaml(&document(&h.other, vec![entry("AGENTS.md", b"three\n")]));
+    let spoofed = delta_reply(&delta::encode(&honest, &third).unwrap(), h.other.sign(&third));
+    h.serve_signed(&third, &h.other, &[b"three\n"]);
+    h.script(|s| s.state_with_base = Some(spoofed));
+    let run = follower.run(&["sync"]).expect_code(5);
+    assert!(run.stderr.contains("signature"), "{}", run.stderr);
+    assert_eq!(staged(), honest);
+}

@@ -159,7 +159,10 @@ fn secret_bearing_files_are_0600_and_private_dirs_0700() {
         .collect();
     assert_eq!(old_keys.len(), 1);
     assert_eq!(mode(&old_keys[0]), 0o600, "a rotated key stays private");
-    for e in walkdir::WalkDir::new(md.join("blobs")) {
+    for e in walkdir::WalkDir::new(md.join("blobs"))
+        .into_iter()
+        .chain(walkdir::WalkDir::new(md.join("history")))
+    {
         let e = e.unwrap();
         let want = if e.file_type().is_dir() { 0o700 } else { 0o600 };
         assert_eq!(mode(e.path()), want, "{}", e.path().display());

@@ -1,6 +1,8 @@
 //! A sync is a handful of round trips whatever the number of files: `/v1/meta`, `/v1/state`
 //! and one batched `POST /v1/blobs`. Counted on the wire by a loopback proxy between a real
-//! follower and a real master, for 2 and for 200 changed files.
+//! follower and a real master, for 2 and for 200 changed files. The document travels as a
+//! delta from the staged one (issue 8: changed bytes + 64 KiB on the wire), and whole again
+//! when the master no longer has the follower's base.
 
 mod common;
 
@@ -58,8 +60,10 @@ fn sync_requests_do_not_grow_with_the_number_of_changed_files() {
             run.stdout
         );
         assert!(requests <= 4, "{changed} changed files took {requests} requests");
+        // Two changed entries travel as a delta; 200 of 220 would not be half the document.
+        assert_eq!(run.stdout.contains("document delta"), changed == 2, "{}", run.stdout);
         assert!(
-            down <= changed_bytes + document + 16 * 1024,
+            down <= changed_bytes + 64 * 1024,
             "{changed} changed files ({changed_bytes} B, document {document} B): {down} bytes down"
         );
         seen.push(requests);
@@ -67,4 +71,20 @@ fn sync_requests_do_not_grow_with_the_number_of_changed_files() {
     assert_eq!(seen[0], seen[1], "requests for 2 and 200 changed files: {seen:?}");
     let expected = common::tree(&master.codex_home).get("skills/many/ref-199.md").cloned();
     assert_eq!(follower.codex_files().get("skills/many/ref-199.md"), expected.as_ref());
+
+    // The master lost its history (or the follower is too far behind): the whole document.
+    fs_err::remove_dir_all(master.codexport_home.join("master/history")).unwrap();
+    write_skill_files(&master, 1, "v4");
+    master.ok(&["master", "rebuild"]);
+    let document = fs_err::metadata(master.codexport_home.join("master/state.yaml"))
+        .unwrap()
+        .len();
+    proxy.take();
+    let run = follower.ok(&["sync", "--apply"]);
+    let (requests, _, down) = proxy.take();
+    assert!(requests <= 4, "{requests} requests");
+    assert!(!run.stdout.contains("document delta"), "{}", run.stdout);
+    assert!(down > document, "a whole document of {document} B, {down} B down");
+    let expected = common::tree(&master.codex_home).get("skills/many/ref-000.md").cloned();
+    assert_eq!(follower.codex_files().get("skills/many/ref-000.md"), expected.as_ref());
 }

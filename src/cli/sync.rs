@@ -29,11 +29,17 @@ pub(super) fn sync_and_report(roots: &Roots) -> Result<(), super::Failure> {
     let applied = Inventory::load(&roots.codexport_home)?.revision;
     let outcome = crate::follower::sync::sync(roots, applied, &*super::progress::terminal())?;
     if outcome.fetched_state {
+        let document = if outcome.state_delta {
+            "document delta"
+        } else {
+            "document"
+        };
         println!(
-            "staged revision {} ({} blobs, {})",
+            "staged revision {} ({} blobs, {}; {document} {})",
             short(&outcome.revision),
             outcome.blobs_fetched,
-            human_size(outcome.bytes_fetched)
+            human_size(outcome.bytes_fetched),
+            human_size(outcome.state_bytes)
         );
     } else {
         println!("revision {} is already staged", short(&outcome.revision));

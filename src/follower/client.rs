@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 
 use crate::blobstore::{BlobStore, COMMIT_THREADS, Committer};
+use crate::model::delta::{self, DELTA_BASE_HEADER, DELTA_CONTENT_TYPE};
 use crate::model::document::MAX_DOCUMENT_BYTES;
 use crate::model::wire::{
     APPLIED_REVISION_HEADER, BlobSink, FOLLOWER_HEADER, FrameError, Meta, SIGNATURE_HEADER, StreamError,
@@ -35,6 +36,19 @@ fn timeout() -> Duration {
         .filter(|ms| *ms > 0)
         .map(Duration::from_millis)
         .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// What `GET /v1/state` gave: the full document bytes (rebuilt when the answer was a delta).
+#[derive(Debug)]
+pub struct StateAnswer {
+    /// The document's exact bytes, not yet verified.
+    pub bytes: Vec<u8>,
+    /// Hex Ed25519 signature from the response header.
+    pub signature: String,
+    /// Body bytes received (the delta's size when `delta`).
+    pub received: u64,
+    /// True when the master answered with a delta from the given base.
+    pub delta: bool,
 }
 
 /// A connection to one master.
@@ -196,9 +210,29 @@ impl MasterClient {
             })
     }
 
-    /// `GET /v1/state`: the document bytes and the hex signature header.
-    pub fn state(&self) -> Result<(Vec<u8>, String), FollowerError> {
-        let resp = self.send(self.request(reqwest::Method::GET, "/v1/state"), "GET", "/v1/state")?;
+    /// `GET /v1/state`: the document bytes and the hex signature header. With `base` (the
+    /// bytes of a document this follower holds), the master may answer with a delta from it,
+    /// which is applied here (see [`crate::model::delta`]); the signature is checked by the
+    /// caller over the rebuilt bytes either way.
+    ///
+    /// Errors: transport errors, [`FollowerError::Untrusted`] for a body over the cap or no
+    /// signature, [`FollowerError::Protocol`] for a delta that does not apply.
+    pub fn state(&self, base: Option<&[u8]>) -> Result<StateAnswer, FollowerError> {
+        let mut req = self.request(reqwest::Method::GET, "/v1/state");
+        let base_hash = base.map(delta::digest);
+        if let Some(hash) = &base_hash {
+            req = req.header(DELTA_BASE_HEADER, hash);
+        }
+        let resp = self.send(req, "GET", "/v1/state")?;
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let is_delta = header("content-type").as_deref() == Some(DELTA_CONTENT_TYPE)
+            && header(DELTA_BASE_HEADER).is_some()
+            && header(DELTA_BASE_HEADER) == base_hash;
         let signature = resp
             .headers()
             .get(SIGNATURE_HEADER)
@@ -218,7 +252,24 @@ impl MasterClient {
             url: self.base.clone(),
             reason: "the state has no signature header".into(),
         })?;
-        Ok((body, signature))
+        let received = body.len() as u64;
+        let bytes = match base {
+            Some(base) if is_delta => {
+                let bad = |reason: String| FollowerError::Protocol {
+                    url: format!("{}/v1/state", self.base),
+                    reason: format!("state delta: {reason}"),
+                };
+                let d: delta::StateDelta = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
+                delta::apply(base, &d, MAX_DOCUMENT_BYTES as u64).map_err(|e| bad(e.to_string()))?
+            }
+            _ => body,
+        };
+        Ok(StateAnswer {
+            bytes,
+            signature,
+            received,
+            delta: is_delta,
+        })
     }
 
     /// `POST /v1/blobs` for `wanted` (hash -> declared size); stores each verified blob.

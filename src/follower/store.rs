@@ -36,6 +36,8 @@ pub struct FollowerStore {
 pub struct Staged {
     /// The parsed document.
     pub doc: DesiredState,
+    /// Its exact bytes (the base a master may send the next document as a delta from).
+    pub bytes: Vec<u8>,
 }
 
 impl FollowerStore {
@@ -95,7 +97,7 @@ impl FollowerStore {
         };
         let signature = fs_err::read_to_string(self.root.join("state.yaml.sig"))?;
         let doc = super::sync::verify_document(&bytes, &signature, enrollment)?;
-        Ok(Some(Staged { doc }))
+        Ok(Some(Staged { doc, bytes }))
     }
 }
 

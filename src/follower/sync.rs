@@ -14,7 +14,7 @@ use crate::paths::Roots;
 use crate::progress::{NoProgress, Progress};
 
 use super::FollowerError;
-use super::client::MasterClient;
+use super::client::{MasterClient, StateAnswer};
 use super::enrollment::{Enrollment, JoinLink};
 use super::store::{FollowerStore, check_signature};
 use super::validate::{DocumentError, check_document, parse_document};
@@ -30,6 +30,10 @@ pub struct SyncOutcome {
     pub blobs_fetched: usize,
     /// Bytes downloaded in blobs.
     pub bytes_fetched: u64,
+    /// Body bytes of `/v1/state` (0 when not fetched).
+    pub state_bytes: u64,
+    /// True when `/v1/state` answered with a delta from the staged document.
+    pub state_delta: bool,
 }
 
 /// Join a master: check the link's fingerprint against the master, fetch and stage its state,
@@ -223,15 +227,20 @@ fn stage_from(
             fetched_state: false,
             blobs_fetched: 0,
             bytes_fetched: 0,
+            state_bytes: 0,
+            state_delta: false,
         });
     }
-    let (bytes, signature) = client.state()?;
-    let doc = verify_document(&bytes, &signature, enrollment)?;
+    let base = staged.as_ref().map(|s| s.bytes.as_slice());
+    let (answer, doc) = fetch_state(client, base, enrollment)?;
+    let (bytes, signature) = (answer.bytes, answer.signature);
     let missing = missing_blobs(&doc, &blobs);
     let total: u64 = missing.values().sum();
     tracing::info!(
         revision = %doc.metadata.revision,
         state_bytes = bytes.len(),
+        received = answer.received,
+        delta = answer.delta,
         files = doc.spec.files.len(),
         missing_blobs = missing.len(),
         missing_bytes = total,
@@ -253,7 +262,35 @@ fn stage_from(
         fetched_state: true,
         blobs_fetched: missing.len(),
         bytes_fetched,
+        state_bytes: answer.received,
+        state_delta: answer.delta,
     })
+}
+
+/// `/v1/state`, as a delta from `base` when the master offers one, and verified. A delta that
+/// does not apply or whose result does not verify is logged and the document is fetched whole
+/// once (a master bug must cost bytes, not the sync); a whole document that does not verify is
+/// the error.
+fn fetch_state(
+    client: &MasterClient,
+    base: Option<&[u8]>,
+    enrollment: &Enrollment,
+) -> Result<(StateAnswer, DesiredState), FollowerError> {
+    let answer = match client.state(base) {
+        Err(FollowerError::Protocol { reason, .. }) if base.is_some() => {
+            tracing::warn!(master = %enrollment.master, "{reason}; fetching the whole document");
+            return fetch_state(client, None, enrollment);
+        }
+        other => other?,
+    };
+    match verify_document(&answer.bytes, &answer.signature, enrollment) {
+        Ok(doc) => Ok((answer, doc)),
+        Err(e) if answer.delta => {
+            tracing::warn!(master = %enrollment.master, "the document rebuilt from a delta does not verify ({e}); fetching it whole");
+            fetch_state(client, None, enrollment)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Blobs of `doc` not in the store, with their declared sizes.

@@ -3,6 +3,7 @@
 
 pub mod bind;
 pub mod followers;
+pub mod history;
 pub mod identity;
 pub mod init;
 pub mod listen;

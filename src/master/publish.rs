@@ -254,6 +254,7 @@ fn publish_now(roots: &Roots) -> Result<PublishReport, PublishError> {
         let signature = identity.sign(yaml.as_bytes());
         crate::fs::write_atomic(&dir.join(STATE_FILE), yaml.as_bytes(), 0o600)?;
         crate::fs::write_atomic(&dir.join(SIGNATURE_FILE), format!("{signature}\n").as_bytes(), 0o600)?;
+        super::history::record(&dir, yaml.as_bytes());
         return Ok(PublishReport {
             revision,
             changed,

@@ -10,6 +10,7 @@ use warp::http::{HeaderMap, HeaderValue, Response, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
 use crate::blobstore::is_sha256_hex;
+use crate::model::delta::{DELTA_BASE_HEADER, DELTA_CONTENT_TYPE};
 use crate::model::wire::{MAX_BLOB_REQUEST_BYTES, MAX_BLOBS_PER_REQUEST, SIGNATURE_HEADER, frame_header};
 
 use super::serve::Ctx;
@@ -34,6 +35,7 @@ pub(super) fn routes(
     let state = warp::get()
         .and(warp::path!("v1" / "state"))
         .and(auth.clone())
+        .and(warp::header::optional::<String>(DELTA_BASE_HEADER))
         .map(state);
     let blobs = warp::post()
         .and(warp::path!("v1" / "blobs"))
@@ -122,14 +124,26 @@ fn meta(ctx: Arc<Ctx>, headers: HeaderMap) -> Resp {
     resp
 }
 
-fn state(ctx: Arc<Ctx>) -> Resp {
+/// The document, or a delta from the base the follower names (see [`crate::model::delta`]);
+/// either way the signature header signs the full document.
+fn state(ctx: Arc<Ctx>, base: Option<String>) -> Resp {
     let served = match ctx.served() {
         Ok(s) => s,
         Err(_) => return server_error("no published state"),
     };
-    let mut resp = Response::new(served.state.clone().into());
+    let delta = base.as_deref().and_then(|b| Some((b, ctx.state_delta(&served, b)?)));
+    let (body, content_type) = match &delta {
+        Some((_, json)) => (json.clone(), DELTA_CONTENT_TYPE),
+        None => (served.state.clone(), "application/yaml"),
+    };
+    let mut resp = Response::new(body.into());
     let headers = resp.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("application/yaml"));
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    if let Some((base, _)) = delta
+        && let Ok(v) = HeaderValue::from_str(base)
+    {
+        headers.insert(DELTA_BASE_HEADER, v);
+    }
     if let Ok(v) = HeaderValue::from_str(&served.signature) {
         headers.insert(SIGNATURE_HEADER, v);
     }

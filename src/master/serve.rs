@@ -74,6 +74,8 @@ impl crate::exit::ExitStatus for ServeError {
 pub(super) struct Served {
     pub(super) meta: Meta,
     pub(super) state: Bytes,
+    /// Hex sha256 of `state` (the name a follower gives it as a delta base).
+    pub(super) state_sha256: String,
     pub(super) signature: String,
     pub(super) blobs: HashSet<String>,
 }
@@ -82,6 +84,7 @@ pub(super) struct Served {
 pub(super) struct Ctx {
     dir: PathBuf,
     pub(super) store: BlobStore,
+    deltas: super::history::DeltaCache,
     served: Mutex<Option<(FileStamp, Arc<Served>)>>,
     tokens: Mutex<Option<(FileStamp, Arc<TokenFile>)>>,
     seen: SeenTracker,
@@ -108,6 +111,7 @@ impl Ctx {
     fn new(dir: PathBuf) -> Self {
         Ctx {
             store: BlobStore::new(dir.join("blobs")),
+            deltas: Default::default(),
             seen: SeenTracker::load(&dir),
             dir,
             served: Mutex::new(None),
@@ -138,6 +142,12 @@ impl Ctx {
         };
         *guard = Some((now, fresh.clone()));
         Ok(fresh)
+    }
+
+    /// The served document as a JSON delta from the document whose bytes hash to `base`, when
+    /// one is kept in the history and the delta is worth sending (see [`super::history`]).
+    pub(super) fn state_delta(&self, served: &Served, base: &str) -> Option<Bytes> {
+        self.deltas.get(&self.dir, base, &served.state, &served.state_sha256)
     }
 
     fn last_good(&self) -> Option<Arc<Served>> {
@@ -216,6 +226,7 @@ fn load_served(dir: &Path) -> Result<Served, ServeError> {
     };
     Ok(Served {
         meta,
+        state_sha256: crate::model::delta::digest(&state),
         state: Bytes::from(state),
         signature,
         blobs,

@@ -2,6 +2,7 @@
 //! and the shapes that travel on the wire.
 
 pub mod canonical;
+pub mod delta;
 pub mod document;
 pub mod relpath;
 pub mod wire;

@@ -64,6 +64,8 @@ impl Reply {
 pub struct Script {
     pub meta: Reply,
     pub state: Reply,
+    /// The answer to `/v1/state` with an `X-Codexport-Delta-Base` header, when set.
+    pub state_with_base: Option<Reply>,
     pub blobs: Reply,
 }
 
@@ -90,6 +92,7 @@ impl Hostile {
         let script = Arc::new(Mutex::new(Script {
             meta: Reply::status(404),
             state: Reply::status(404),
+            state_with_base: None,
             blobs: Reply::status(404),
         }));
         let streamed = Arc::new(AtomicU64::new(0));
@@ -98,18 +101,25 @@ impl Hostile {
         let routes = {
             let script = script.clone();
             let streamed = streamed.clone();
-            warp::any().and(warp::method()).and(warp::path::full()).map(
-                move |method: warp::http::Method, path: warp::path::FullPath| {
-                    let s = script.lock().unwrap().clone();
-                    let reply = match (method.as_str(), path.as_str()) {
-                        ("GET", "/v1/meta") => s.meta,
-                        ("GET", "/v1/state") => s.state,
-                        ("POST", "/v1/blobs") => s.blobs,
-                        _ => Reply::status(404),
-                    };
-                    respond(reply, streamed.clone())
-                },
-            )
+            warp::any()
+                .and(warp::method())
+                .and(warp::path::full())
+                .and(warp::header::optional::<String>("x-codexport-delta-base"))
+                .map(
+                    move |method: warp::http::Method, path: warp::path::FullPath, base: Option<String>| {
+                        let s = script.lock().unwrap().clone();
+                        let reply = match (method.as_str(), path.as_str()) {
+                            ("GET", "/v1/meta") => s.meta,
+                            ("GET", "/v1/state") => match (base, s.state_with_base) {
+                                (Some(_), Some(with_base)) => with_base,
+                                _ => s.state,
+                            },
+                            ("POST", "/v1/blobs") => s.blobs,
+                            _ => Reply::status(404),
+                        };
+                        respond(reply, streamed.clone())
+                    },
+                )
         };
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
