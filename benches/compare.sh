@@ -62,7 +62,7 @@ for N in $SIZES; do
   MB="$(on "$M")"
   $MB master init >/dev/null
   MD=$M/.codexport/master
-  COLD="rm -rf $MD/blobs $MD/statcache.json $MD/state.yaml $MD/state.yaml.sig"
+  COLD="rm -rf $MD/blobs $MD/statcache.tsv $MD/history $MD/state.yaml $MD/state.yaml.sig"
   rss_publish=$(sh -c "$COLD" && peak_rss_mb $MB master rebuild)
 
   bench "publish-cold-$N" --prepare "$COLD" -n "codexport master rebuild (cold)" "$MB master rebuild" \

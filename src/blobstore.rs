@@ -82,8 +82,8 @@ impl BlobStore {
     /// Copy a file into the store while hashing it in one pass (the file may change under us:
     /// the blob is named by what was actually read). Returns (hash, size).
     pub fn put_file(&self, src: &Path) -> std::io::Result<(String, u64)> {
-        let (tmp, hash, size) = self.copy_hashing(src)?;
-        self.commit_temp(tmp, &hash)?;
+        let (hash, size, pending) = self.put_file_pending(src)?;
+        self.commit_pending(vec![pending])?;
         Ok((hash, size))
     }
 
@@ -122,7 +122,7 @@ impl BlobStore {
         if pending.is_empty() {
             return Ok(());
         }
-        if !sync_file_system(&self.root)? {
+        if !crate::fs::sync_file_system(&self.root)? {
             for p in &pending {
                 fs_err::File::open(&p.path)?.sync_all()?;
             }
@@ -137,7 +137,7 @@ impl BlobStore {
                 .persist(&dest)
                 .map_err(|e| std::io::Error::other(format!("rename into {}: {}", dest.display(), e.error)))?;
         }
-        if !sync_file_system(&self.root)? {
+        if !crate::fs::sync_file_system(&self.root)? {
             crate::fs::sync_dir(&self.root);
         }
         Ok(())
@@ -163,18 +163,15 @@ impl BlobStore {
         tempfile::Builder::new().prefix(".incoming-").tempfile_in(&self.root)
     }
 
-    /// Move a fully written and verified temp file into place as blob `sha256`.
-    pub fn commit_temp(&self, tmp: tempfile::NamedTempFile, sha256: &str) -> std::io::Result<()> {
-        if self.contains(sha256) {
-            return Ok(());
-        }
-        tmp.as_file().sync_all()?;
+    /// Turn a fully written temp file from [`BlobStore::temp_file`], whose content was verified
+    /// to hash to `sha256`, into a [`Pending`] blob for [`BlobStore::commit_pending`] (mode 0600;
+    /// the descriptor is closed, so thousands can wait).
+    pub fn pending_from_temp(&self, tmp: tempfile::NamedTempFile, sha256: &str) -> std::io::Result<Pending> {
         crate::fs::set_mode(tmp.path(), 0o600)?;
-        self.create_dir(&sha256[..2])?;
-        let dest = self.path_of(sha256);
-        tmp.persist(&dest)
-            .map_err(|e| std::io::Error::other(format!("rename into {}: {}", dest.display(), e.error)))?;
-        Ok(())
+        Ok(Pending {
+            path: tmp.into_temp_path(),
+            sha256: sha256.to_string(),
+        })
     }
 }
 
@@ -183,78 +180,6 @@ impl BlobStore {
 pub struct Pending {
     path: tempfile::TempPath,
     sha256: String,
-}
-
-/// `syncfs` on the file system holding `dir` (Linux); false where it is not available.
-fn sync_file_system(dir: &Path) -> std::io::Result<bool> {
-    #[cfg(target_os = "linux")]
-    {
-        let d = fs_err::File::open(dir)?;
-        rustix::fs::syncfs(&d).map_err(std::io::Error::from)?;
-        Ok(true)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = dir;
-        Ok(false)
-    }
-}
-
-/// Threads that commit blobs in [`BlobStore::with_committer`]. More than the cores: a commit
-/// is an fsync, which waits on the device; concurrent fsyncs share journal commits.
-pub const COMMIT_THREADS: usize = 16;
-
-/// Hands verified temp files to the commit threads of [`BlobStore::with_committer`].
-pub struct Committer {
-    tx: std::sync::mpsc::SyncSender<(tempfile::NamedTempFile, String)>,
-}
-
-impl Committer {
-    /// Queue `tmp` (fully written, content verified to hash to `sha256`) for
-    /// [`BlobStore::commit_temp`]; blocks while the queue is full.
-    pub fn submit(&self, tmp: tempfile::NamedTempFile, sha256: String) -> std::io::Result<()> {
-        self.tx
-            .send((tmp, sha256))
-            .map_err(|_| std::io::Error::other("the blob commit threads stopped"))
-    }
-}
-
-impl BlobStore {
-    /// Run `produce` while `threads` threads commit (fsync, rename) what it submits, so the
-    /// fsyncs of many small blobs overlap instead of queueing behind one another. Returns when
-    /// every submitted blob is committed: `produce`'s error first, else the first commit error.
-    /// At most `4 * threads` temp files wait in the queue (bounded memory and descriptors).
-    pub fn with_committer<R, E: From<std::io::Error>>(
-        &self,
-        threads: usize,
-        produce: impl FnOnce(&Committer) -> Result<R, E>,
-    ) -> Result<R, E> {
-        let threads = threads.max(1);
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(tempfile::NamedTempFile, String)>(threads * 4);
-        let rx = std::sync::Mutex::new(rx);
-        let failed: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
-        let out = std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| {
-                    loop {
-                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        let Ok((tmp, sha256)) = job else { break };
-                        if let Err(e) = self.commit_temp(tmp, &sha256) {
-                            failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-                        }
-                    }
-                });
-            }
-            let committer = Committer { tx };
-            let out = produce(&committer);
-            drop(committer);
-            out
-        })?;
-        match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(e) => Err(e.into()),
-            None => Ok(out),
-        }
-    }
 }
 
 impl BlobStore {
@@ -312,24 +237,26 @@ mod tests {
     }
 
     #[test]
-    fn the_committer_stores_everything_submitted() {
+    fn verified_temp_files_become_blobs_only_when_committed() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::new(dir.path().join("blobs"));
-        let hashes = store
-            .with_committer(4, |c| -> std::io::Result<Vec<String>> {
-                let mut hashes = Vec::new();
-                for i in 0..50 {
-                    let body = format!("blob {i}");
-                    let mut tmp = store.temp_file()?;
-                    tmp.write_all(body.as_bytes())?;
-                    let hash = crate::fs::sha256_hex(body.as_bytes());
-                    c.submit(tmp, hash.clone())?;
-                    hashes.push(hash);
-                }
-                Ok(hashes)
-            })
-            .unwrap();
+        let mut pending = Vec::new();
+        let mut hashes = Vec::new();
+        for i in 0..50 {
+            let body = format!("blob {i}");
+            let mut tmp = store.temp_file().unwrap();
+            tmp.write_all(body.as_bytes()).unwrap();
+            let hash = crate::fs::sha256_hex(body.as_bytes());
+            pending.push(store.pending_from_temp(tmp, &hash).unwrap());
+            hashes.push(hash);
+        }
+        assert!(hashes.iter().all(|h| !store.contains(h)), "nothing before the commit");
+        store.commit_pending(pending).unwrap();
         assert!(hashes.iter().all(|h| store.contains(h)));
+        assert_eq!(
+            crate::fs::mode_of(&fs_err::metadata(store.path_of(&hashes[0])).unwrap()),
+            0o600
+        );
         let leftovers = fs_err::read_dir(store.root()).unwrap().filter(|e| {
             let name = e.as_ref().unwrap().file_name();
             name.to_string_lossy().starts_with(".incoming-")

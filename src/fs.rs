@@ -48,6 +48,16 @@ fn write_atomic_with(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> std
 
 /// Copy `src` to `dst` atomically with `mode`, streaming (never the whole file in memory).
 pub fn copy_atomic(src: &Path, dst: &Path, mode: u32) -> std::io::Result<()> {
+    copy_atomic_with(src, dst, mode, true)
+}
+
+/// [`copy_atomic`] without the fsyncs: for a batch made durable at once by
+/// [`sync_file_system`] (the reconcile's deferred writes).
+pub fn copy_atomic_unsynced(src: &Path, dst: &Path, mode: u32) -> std::io::Result<()> {
+    copy_atomic_with(src, dst, mode, false)
+}
+
+fn copy_atomic_with(src: &Path, dst: &Path, mode: u32, durable: bool) -> std::io::Result<()> {
     let dir = dst
         .parent()
         .ok_or_else(|| std::io::Error::other(format!("{} has no parent directory", dst.display())))?;
@@ -55,13 +65,37 @@ pub fn copy_atomic(src: &Path, dst: &Path, mode: u32) -> std::io::Result<()> {
     set_mode(tmp.path(), mode)?;
     let mut input = fs_err::File::open(src)?;
     std::io::copy(&mut input, tmp.as_file_mut())?;
-    tmp.as_file().sync_all()?;
+    if durable {
+        tmp.as_file().sync_all()?;
+    }
     crate::crash_point!("fs::before-rename");
     tmp.persist(dst)
         .map_err(|e| std::io::Error::other(format!("rename into {}: {}", dst.display(), e.error)))?;
-    sync_dir(dir);
+    if durable {
+        sync_dir(dir);
+    }
     Ok(())
 }
+
+/// Flush the whole file system holding `dir` (`syncfs`, Linux): every write made so far on it
+/// is durable when this returns. Returns false where `syncfs` is not available (the caller
+/// then must not have deferred anything).
+pub fn sync_file_system(dir: &Path) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        let d = fs_err::File::open(dir)?;
+        rustix::fs::syncfs(&d).map_err(std::io::Error::from)?;
+        Ok(true)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        Ok(false)
+    }
+}
+
+/// True where [`sync_file_system`] works, so writes may skip their own fsyncs.
+pub const CAN_DEFER_SYNC: bool = cfg!(target_os = "linux");
 
 /// fsync a directory so a rename in it survives a crash; best effort (not all platforms allow it).
 pub fn sync_dir(dir: &Path) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 
-use crate::blobstore::{BlobStore, COMMIT_THREADS, Committer};
+use crate::blobstore::{BlobStore, Pending};
 use crate::model::delta::{self, DELTA_BASE_HEADER, DELTA_CONTENT_TYPE};
 use crate::model::document::MAX_DOCUMENT_BYTES;
 use crate::model::wire::{
@@ -295,20 +295,24 @@ impl MasterClient {
             .body(body);
         let resp = self.send(req, "POST", "/v1/blobs")?;
         let mut body = Counting::new(resp, progress);
-        // Frames are read and verified here, one at a time; their fsync + rename overlap on
-        // the commit threads.
-        store.with_committer(COMMIT_THREADS, |committer| -> Result<u64, FollowerError> {
-            let mut sink = StoreSink { store, committer };
-            read_blob_stream(&mut body, wanted, &mut sink).map_err(|e| stream_error(e, &self.base))
-        })
+        // Frames are read and verified here, one at a time, into temp files of the store; they
+        // become blobs together once the stream verified (two syncfs, not one fsync a blob).
+        let mut sink = StoreSink {
+            store,
+            pending: Vec::new(),
+        };
+        store.remove_stale_temps()?;
+        let received = read_blob_stream(&mut body, wanted, &mut sink).map_err(|e| stream_error(e, &self.base))?;
+        store.commit_pending(sink.pending)?;
+        Ok(received)
     }
 }
 
-/// Verified blobs go to the follower's store through a temp file in it; the commit (fsync,
-/// rename) runs on the committer's threads.
+/// Verified blobs go to the follower's store through a temp file in it, and wait there until
+/// the whole stream verified ([`BlobStore::commit_pending`]).
 struct StoreSink<'a> {
     store: &'a BlobStore,
-    committer: &'a Committer,
+    pending: Vec<Pending>,
 }
 
 impl BlobSink for StoreSink<'_> {
@@ -317,7 +321,8 @@ impl BlobSink for StoreSink<'_> {
         self.store.temp_file()
     }
     fn commit(&mut self, part: Self::Part, sha256_hex: &str) -> std::io::Result<()> {
-        self.committer.submit(part, sha256_hex.to_string())
+        self.pending.push(self.store.pending_from_temp(part, sha256_hex)?);
+        Ok(())
     }
 }
 

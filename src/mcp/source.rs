@@ -112,6 +112,8 @@ pub fn collect(
                 || (top && is_dir && !python && (name == "build" || name == "dist") && name != entry_top);
             !skipped
         });
+    // Blobs become durable together at the end (two syncfs, not one fsync a file).
+    let mut pending = Vec::new();
     for entry in walker {
         let entry = entry.map_err(|e| std::io::Error::other(e.to_string()))?;
         if !entry.file_type().is_file() {
@@ -129,7 +131,8 @@ pub fn collect(
             continue;
         }
         let meta = fs_err::metadata(entry.path())?;
-        let (sha256, size) = blobs.put_file(entry.path())?;
+        let (sha256, size, blob) = blobs.put_file_pending(entry.path())?;
+        pending.push(blob);
         bytes += size;
         files.push(SourceFile {
             path: rel,
@@ -144,6 +147,7 @@ pub fn collect(
             });
         }
     }
+    blobs.commit_pending(pending)?;
     Ok(files)
 }
 

@@ -10,10 +10,11 @@ use std::path::Path;
 use crate::paths::Roots;
 
 use super::ReconcileError;
+use super::execute_step::{change, prepare};
 use super::generations::{self, BACKUPS, Generation, GenerationKind};
 use super::host::Host;
 use super::inventory::{self, Inventory, InventoryEntry};
-use super::journal::{Header, Journal, Undo};
+use super::journal::{Header, Journal};
 use super::plan::{Action, Plan, PlanStep, StepKind};
 use super::render::{Content, Desired, DesiredFile, Root};
 use crate::mcp::install::InstallEnv;
@@ -105,6 +106,38 @@ pub fn execute(
     };
     let mut journal = Journal::begin(host, home, header)?;
     let install_env = InstallEnv::from_process(&roots.codexport_home, &roots.home);
+    let place = |step: &PlanStep| {
+        let target = step.root.dir(roots).join(&step.path);
+        let backup = match step.root {
+            Root::CodexHome => backup_root.join(&step.path),
+            Root::CodexportHome => backup_root.join(OWN_BACKUPS).join(&step.path),
+        };
+        (target, backup)
+    };
+    let changes = || {
+        plan.steps
+            .iter()
+            .filter(|s| s.action != Action::Noop && s.kind != StepKind::InstallMcpArtifact)
+    };
+    let synced_dirs = [roots.codex_home.as_path(), home.as_path()];
+    // Group commit, phase 1: every backup and every undo record, made durable together (one
+    // flush) before anything under the roots changes. Undoing a step that never ran is safe,
+    // so a failure anywhere after this rolls back the whole batch.
+    for step in changes() {
+        let (target, backup) = place(step);
+        let confined = super::confine::check(step.root.dir(roots), &target, host);
+        if let Err(e) = confined.and_then(|()| prepare(step, &target, &backup, &mut journal, host)) {
+            tracing::info!(id = %step.id, "backup failed, rolling back: {e}");
+            return Err(rolled_back(journal, host, roots, &step.id, e));
+        }
+    }
+    if let Err(e) = journal
+        .flush_staged(host)
+        .and_then(|()| host.sync_deferred(&synced_dirs))
+    {
+        return Err(rolled_back(journal, host, roots, "journal", e));
+    }
+    // Phase 2: the changes in plan order (installs in their place), flushed once at the end.
     for step in plan.steps.iter().filter(|s| s.action != Action::Noop) {
         crate::crash_point!("execute::step");
         if step.kind == StepKind::InstallMcpArtifact {
@@ -126,35 +159,24 @@ pub fn execute(
             }
             continue;
         }
-        let target = step.root.dir(roots).join(&step.path);
-        let backup = match step.root {
-            Root::CodexHome => backup_root.join(&step.path),
-            Root::CodexportHome => backup_root.join(OWN_BACKUPS).join(&step.path),
+        let (target, backup) = place(step);
+        let parent_ready = match (step.root, target.parent()) {
+            (Root::CodexportHome, Some(parent)) => host.create_private_dir_all(parent),
+            _ => Ok(()),
         };
-        if step.root == Root::CodexportHome
-            && let Some(parent) = target.parent()
-            && let Err(e) = host.create_private_dir_all(parent)
-        {
-            journal.roll_back(host);
-            return Err(ReconcileError::RolledBack {
-                step: step.id.clone(),
-                reason: e.to_string(),
-            });
-        }
-        let confined = super::confine::check(step.root.dir(roots), &target, host);
-        if let Err(e) = confined.and_then(|()| run_step(step, &target, &backup, &by_path, &mut journal, host)) {
+        let confined = parent_ready.and_then(|()| super::confine::check(step.root.dir(roots), &target, host));
+        if let Err(e) = confined.and_then(|()| change(step, &target, &backup, &by_path, host)) {
             tracing::info!(id = %step.id, "step failed, rolling back: {e}");
-            journal.roll_back(host);
-            return Err(ReconcileError::RolledBack {
-                step: step.id.clone(),
-                reason: e.to_string(),
-            });
+            return Err(rolled_back(journal, host, roots, &step.id, e));
         }
         if matches!(step.action, Action::Update | Action::Delete) && step.kind != StepKind::RemoveDir {
             report.backed_up.push(step.path.clone());
         }
         tracing::debug!(id = %step.id, "step done");
         report.changed += 1;
+    }
+    if let Err(e) = host.sync_deferred(&synced_dirs) {
+        return Err(rolled_back(journal, host, roots, "flush", e));
     }
     record_stats(&mut next, plan, roots, host);
     let finish = || -> std::io::Result<()> {
@@ -194,7 +216,7 @@ pub fn execute(
         Ok(())
     };
     if let Err(e) = finish() {
-        journal.roll_back(host);
+        journal.roll_back(host, &[&roots.codex_home, &roots.codexport_home]);
         let _ = inventory::save(host, home, inventory);
         let _ = host.remove_file(&generations::path(home, generation));
         return Err(ReconcileError::RolledBack {
@@ -210,86 +232,12 @@ pub fn execute(
     Ok(report)
 }
 
-fn run_step(
-    step: &PlanStep,
-    target: &Path,
-    backup: &Path,
-    by_path: &HashMap<(Root, &str), &DesiredFile>,
-    journal: &mut Journal,
-    host: &dyn Host,
-) -> std::io::Result<()> {
-    match (step.kind, step.action) {
-        (StepKind::EnsureDir, _) => {
-            journal.record(host, &step.id, Undo::RemoveDir { path: target.into() })?;
-            host.create_dir(target)
-        }
-        (StepKind::RemoveDir, _) => {
-            journal.record(host, &step.id, Undo::CreateDir { path: target.into() })?;
-            host.remove_dir(target)
-        }
-        (StepKind::RemoveFile, _) => {
-            back_up(step, target, backup, journal, host)?;
-            host.remove_file(target)
-        }
-        (_, action) => {
-            let file = by_path
-                .get(&(step.root, step.path.as_str()))
-                .ok_or_else(|| std::io::Error::other(format!("{} is not in the desired state", step.path)))?;
-            if step.obstruction.is_some() {
-                journal.record(
-                    host,
-                    &step.id,
-                    Undo::MoveBack {
-                        target: target.into(),
-                        backup: backup.into(),
-                    },
-                )?;
-                if let Some(parent) = backup.parent() {
-                    host.create_private_dir_all(parent)?;
-                }
-                host.rename(target, backup)?;
-            } else if action == Action::Update {
-                back_up(step, target, backup, journal, host)?;
-            } else {
-                journal.record(host, &step.id, Undo::RemoveFile { path: target.into() })?;
-            }
-            match &file.content {
-                Content::Rendered(bytes) => host.write_file(target, bytes, file.mode),
-                Content::Blob(blob) => host.copy_file(blob, target, file.mode),
-            }
-        }
-    }
-}
-
-/// Copy `target` into the generation's backups (mode kept), then journal how to restore it.
-fn back_up(
-    step: &PlanStep,
-    target: &Path,
-    backup: &Path,
-    journal: &mut Journal,
-    host: &dyn Host,
-) -> std::io::Result<()> {
-    let mode = mode_on_disk(host, target);
-    if let Some(parent) = backup.parent() {
-        host.create_private_dir_all(parent)?;
-    }
-    host.copy_file(target, backup, mode)?;
-    crate::crash_point!("execute::after-backup");
-    journal.record(
-        host,
-        &step.id,
-        Undo::Restore {
-            target: target.into(),
-            backup: backup.into(),
-            mode,
-        },
-    )
-}
-
-fn mode_on_disk(host: &dyn Host, path: &Path) -> u32 {
-    match host.observe(path) {
-        Ok(super::host::Observed::File { mode, .. }) => mode,
-        _ => 0o600,
+/// Roll the journal back and say which step (or phase) failed.
+fn rolled_back(journal: Journal, host: &dyn Host, roots: &Roots, step: &str, e: std::io::Error) -> ReconcileError {
+    journal.roll_back(host, &[&roots.codex_home, &roots.codexport_home]);
+    ReconcileError::RolledBack {
+        step: step.to_string(),
+        reason: e.to_string(),
     }
 }
 

@@ -133,10 +133,46 @@ pub trait Host {
     fn remove_file(&self, path: &Path) -> std::io::Result<()>;
     /// Append one line to a file and fsync it (the journal), creating it with mode 0600.
     fn append(&self, path: &Path, line: &[u8]) -> std::io::Result<()>;
+    /// Like [`Host::write_file`], durable only after the next [`Host::sync_deferred`] (one
+    /// flush for a whole batch instead of an fsync per file). Default: [`Host::write_file`].
+    fn write_file_deferred(&self, path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+        self.write_file(path, bytes, mode)
+    }
+    /// Like [`Host::copy_file`], durable only after the next [`Host::sync_deferred`].
+    fn copy_file_deferred(&self, from: &Path, to: &Path, mode: u32) -> std::io::Result<()> {
+        self.copy_file(from, to, mode)
+    }
+    /// Like [`Host::rename`], durable only after the next [`Host::sync_deferred`].
+    fn rename_deferred(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.rename(from, to)
+    }
+    /// Like [`Host::append`] (`lines` may hold several `\n`-separated lines), durable only
+    /// after the next [`Host::sync_deferred`].
+    fn append_deferred(&self, path: &Path, lines: &[u8]) -> std::io::Result<()> {
+        self.append(path, lines)
+    }
+    /// Make every deferred write on the file systems holding `dirs` durable. Default: nothing
+    /// to do (the default deferred writes are durable on their own).
+    fn sync_deferred(&self, _dirs: &[&Path]) -> std::io::Result<()> {
+        Ok(())
+    }
     /// Take an exclusive lock on `path`, waiting up to `wait`.
     fn lock(&self, path: &Path, wait: Duration) -> Result<LockGuard, LockError>;
     /// Install an MCP artifact (runs npm, uv or cargo; see `mcp::install`).
     fn install_mcp(&self, server: &str, artifact: &Artifact, env: &InstallEnv) -> Result<(), InstallError>;
+}
+
+/// The device of a file system object (one `syncfs` per device); 0 off Unix.
+fn device_of(meta: &std::fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::MetadataExt::dev(meta)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        0
+    }
 }
 
 /// The real file system.
@@ -247,6 +283,60 @@ impl Host for RealHost {
         f.write_all(line)?;
         f.write_all(b"\n")?;
         f.sync_all()
+    }
+
+    // Off Linux (no syncfs) the deferred writes stay the durable ones (the trait defaults).
+    fn write_file_deferred(&self, path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+        if !crate::fs::CAN_DEFER_SYNC {
+            return self.write_file(path, bytes, mode);
+        }
+        crate::fs::write_atomic_unsynced(path, bytes, mode)
+    }
+
+    fn copy_file_deferred(&self, from: &Path, to: &Path, mode: u32) -> std::io::Result<()> {
+        if !crate::fs::CAN_DEFER_SYNC {
+            return self.copy_file(from, to, mode);
+        }
+        if let Some(parent) = to.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        crate::fs::copy_atomic_unsynced(from, to, mode)
+    }
+
+    fn rename_deferred(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        if !crate::fs::CAN_DEFER_SYNC {
+            return self.rename(from, to);
+        }
+        if let Some(parent) = to.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        fs_err::rename(from, to)
+    }
+
+    fn append_deferred(&self, path: &Path, lines: &[u8]) -> std::io::Result<()> {
+        if !crate::fs::CAN_DEFER_SYNC {
+            return self.append(path, lines);
+        }
+        use std::io::Write;
+        let existed = path.exists();
+        let mut f = fs_err::OpenOptions::new().create(true).append(true).open(path)?;
+        if !existed {
+            crate::fs::set_mode(path, crate::fs::SECRET_MODE)?;
+        }
+        f.write_all(lines)?;
+        f.write_all(b"\n")
+    }
+
+    fn sync_deferred(&self, dirs: &[&Path]) -> std::io::Result<()> {
+        let mut seen = Vec::new();
+        for dir in dirs {
+            let device = fs_err::metadata(dir).map(|m| device_of(&m))?;
+            if !seen.contains(&device) {
+                seen.push(device);
+                crate::fs::sync_file_system(dir)?;
+            }
+        }
+        Ok(())
     }
 
     fn lock(&self, path: &Path, wait: Duration) -> Result<LockGuard, LockError> {

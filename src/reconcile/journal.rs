@@ -60,8 +60,29 @@ impl Undo {
         }
     }
 
-    /// Undo, best effort: every undo is safe to run even when its step never happened.
-    pub fn apply(&self, host: &dyn Host) {
+    /// Undo, best effort: every undo is safe to run even when its step never happened. `roots`
+    /// are the managed roots (`CODEX_HOME`, `CODEXPORT_HOME`): an undo whose path is under
+    /// none of them, or whose directories on the way are no longer plain directories (a
+    /// symlink swapped in since), is skipped with a warning, so a rollback never writes
+    /// through a link either (see [`super::confine`]).
+    pub fn apply(&self, host: &dyn Host, roots: &[&Path]) {
+        for path in self.touched().into_iter().flatten() {
+            let confined = roots
+                .iter()
+                .find(|root| path.starts_with(root))
+                .map(|root| super::confine::check(root, path, host));
+            match confined {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(path = %path.display(), "undo skipped: {e}");
+                    return;
+                }
+                None => {
+                    tracing::warn!(path = %path.display(), "undo skipped: the path is outside the managed roots");
+                    return;
+                }
+            }
+        }
         let _ = match self {
             Undo::RemoveDir { path } => host.remove_dir(path),
             Undo::CreateDir { path } => match host.observe(path) {
@@ -69,8 +90,15 @@ impl Undo {
                 _ => Ok(()),
             },
             Undo::RemoveFile { path } => host.remove_file(path),
-            Undo::Restore { target, backup, mode } => match host.observe(backup) {
-                Ok(Observed::File { .. }) => host.copy_file(backup, target, *mode),
+            Undo::Restore { target, backup, mode } => match (host.observe(backup), host.observe(target)) {
+                // Unchanged (its step never ran): nothing to write.
+                (
+                    Ok(Observed::File { sha256, .. }),
+                    Ok(Observed::File {
+                        sha256: now, mode: m, ..
+                    }),
+                ) if sha256 == now && m == *mode => Ok(()),
+                (Ok(Observed::File { .. }), _) => host.copy_file(backup, target, *mode),
                 _ => Ok(()),
             },
             Undo::MoveBack { target, backup } => match host.observe(backup) {
@@ -105,6 +133,8 @@ enum Line {
 pub struct Journal {
     path: PathBuf,
     undo: Vec<Undo>,
+    /// Step lines staged by [`Journal::stage`], not yet appended.
+    staged: Vec<u8>,
 }
 
 impl Journal {
@@ -115,7 +145,11 @@ impl Journal {
         let path = dir.join(format!("{}.jsonl", header.generation));
         host.remove_file(&path)?;
         append(host, &path, &Line::Header(header))?;
-        Ok(Journal { path, undo: Vec::new() })
+        Ok(Journal {
+            path,
+            undo: Vec::new(),
+            staged: Vec::new(),
+        })
     }
 
     /// Record how to undo a step, before the step runs.
@@ -132,10 +166,38 @@ impl Journal {
         Ok(())
     }
 
-    /// Undo every recorded step in reverse order, then drop the journal.
-    pub fn roll_back(self, host: &dyn Host) {
+    /// Record how to undo a step in memory; [`Journal::flush_staged`] appends every staged
+    /// line at once. A rollback undoes staged steps too (every undo is safe when its step never
+    /// ran), so the caller may stage a whole batch before running any of it.
+    pub fn stage(&mut self, id: &str, undo: Undo) -> std::io::Result<()> {
+        let line = Line::Step {
+            id: id.to_string(),
+            undo: undo.clone(),
+        };
+        if !self.staged.is_empty() {
+            self.staged.push(b'\n');
+        }
+        serde_json::to_writer(&mut self.staged, &line).map_err(std::io::Error::other)?;
+        self.undo.push(undo);
+        Ok(())
+    }
+
+    /// Append the staged lines with one deferred write: durable after the caller's
+    /// [`Host::sync_deferred`], which must come before any staged step runs.
+    pub fn flush_staged(&mut self, host: &dyn Host) -> std::io::Result<()> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        host.append_deferred(&self.path, &self.staged)?;
+        self.staged.clear();
+        Ok(())
+    }
+
+    /// Undo every recorded step in reverse order (confined to `roots`, see [`Undo::apply`]),
+    /// then drop the journal.
+    pub fn roll_back(self, host: &dyn Host, roots: &[&Path]) {
         for u in self.undo.iter().rev() {
-            u.apply(host);
+            u.apply(host, roots);
         }
         let _ = host.remove_file(&self.path);
     }
@@ -164,10 +226,12 @@ pub struct Recovered {
     pub temp_files_removed: usize,
 }
 
-/// Roll back every interrupted run found in `journal/`: undo its steps in reverse, restore the
-/// inventory, drop its generation record, remove stray temp files. Committed runs are only
-/// cleaned up.
-pub fn recover(host: &dyn Host, codexport_home: &Path) -> std::io::Result<Vec<Recovered>> {
+/// Roll back every interrupted run found in `journal/`: undo its steps in reverse (confined to
+/// `codex_home` and `codexport_home`), restore the inventory, drop its generation record,
+/// remove stray temp files (beside its targets and in its backup directory). Committed runs
+/// are only cleaned up.
+pub fn recover(host: &dyn Host, codexport_home: &Path, codex_home: &Path) -> std::io::Result<Vec<Recovered>> {
+    let roots = [codex_home, codexport_home];
     let dir = codexport_home.join(DIR);
     let mut out = Vec::new();
     for name in host.list_dir(&dir)? {
@@ -219,8 +283,14 @@ pub fn recover(host: &dyn Host, codexport_home: &Path) -> std::io::Result<Vec<Re
                 temp_files_removed += 1;
             }
         }
+        // A crash while backing up leaves a temp file in the run's backup directory, which no
+        // journaled step names yet.
+        let backups = codexport_home
+            .join(super::generations::BACKUPS)
+            .join(generation.to_string());
+        temp_files_removed += remove_temp_files_under(host, &backups)?;
         for u in undos.iter().rev() {
-            u.apply(host);
+            u.apply(host, &roots);
         }
         if let Some(Line::Header(h)) = lines.first() {
             super::inventory::save(host, codexport_home, &h.previous_inventory)?;
@@ -234,4 +304,23 @@ pub fn recover(host: &dyn Host, codexport_home: &Path) -> std::io::Result<Vec<Re
         });
     }
     Ok(out)
+}
+
+/// Remove codexport's temp files anywhere under `dir` (absent is fine); returns how many.
+fn remove_temp_files_under(host: &dyn Host, dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let Ok(names) = host.list_dir(dir) else {
+        return Ok(0);
+    };
+    for name in names {
+        let path = dir.join(&name);
+        if name.starts_with(crate::fs::TEMP_PREFIX) {
+            host.remove_file(&path)?;
+            removed += 1;
+        } else if fs_err::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            // Never through a symlink: only real directories are entered.
+            removed += remove_temp_files_under(host, &path)?;
+        }
+    }
+    Ok(removed)
 }

@@ -9,6 +9,7 @@ pub mod confine;
 pub mod diff;
 pub mod dirs;
 pub mod execute;
+mod execute_step;
 pub mod generations;
 pub mod graph;
 pub mod hook_run;
@@ -231,7 +232,7 @@ pub fn apply_staged(roots: &Roots, host: &dyn Host, options: &ApplyOptions) -> R
 
 /// [`apply_staged`] for a caller that already holds the lock (`reconcile --hook`).
 pub fn apply_staged_locked(roots: &Roots, host: &dyn Host, options: &ApplyOptions) -> Result<Applied, ReconcileError> {
-    let recovered = journal::recover(host, &roots.codexport_home)?;
+    let recovered = journal::recover(host, &roots.codexport_home, &roots.codex_home)?;
     let prepared = prepare_with(roots, host, options.mcp_install)?;
     if let Some(saved) = &options.expected {
         check_saved(saved, &prepared.plan)?;
@@ -251,7 +252,7 @@ pub fn apply_staged_locked(roots: &Roots, host: &dyn Host, options: &ApplyOption
 /// from the store, recorded as a new generation.
 pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Applied, ReconcileError> {
     let _lock = host.lock(&roots.codexport_home.join("lock"), LOCK_WAIT)?;
-    let recovered = journal::recover(host, &roots.codexport_home)?;
+    let recovered = journal::recover(host, &roots.codexport_home, &roots.codex_home)?;
     let settings = LocalSettings::load(&roots.codexport_home)?;
     let all = generations::list(host, &roots.codexport_home)?;
     let target = match to {
