@@ -252,7 +252,7 @@ fn a_directory_swapped_for_a_symlink_during_the_apply_is_not_written_through() {
     f.ok(&["sync"]);
     let outside = f.home.join("outside");
     fs_err::create_dir_all(&outside).unwrap();
-    let mut child = f
+    let child = f
         .command(&["apply"])
         .env("FAILPOINTS", "execute::step=sleep(1500)")
         .stdout(std::process::Stdio::piped())
