@@ -14,6 +14,7 @@ pub mod generations;
 pub mod graph;
 pub mod hook_run;
 pub mod host;
+mod host_recording;
 pub mod inventory;
 pub mod journal;
 pub mod overlay_apply;
