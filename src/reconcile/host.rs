@@ -142,6 +142,46 @@ pub trait Host {
     fn install_mcp(&self, server: &str, artifact: &Artifact, env: &InstallEnv) -> Result<(), InstallError>;
 }
 
+/// Copy atomically, creating the destination's parents; `durable`: fsync file and directory.
+fn copy_with(from: &Path, to: &Path, mode: u32, durable: bool) -> std::io::Result<()> {
+    if let Some(parent) = to.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    if durable {
+        crate::fs::copy_atomic(from, to, mode)
+    } else {
+        crate::fs::copy_atomic_unsynced(from, to, mode)
+    }
+}
+
+/// Rename, creating the destination's parents; `durable`: fsync the destination directory.
+fn rename_with(from: &Path, to: &Path, durable: bool) -> std::io::Result<()> {
+    if let Some(parent) = to.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    fs_err::rename(from, to)?;
+    if durable && let Some(parent) = to.parent() {
+        crate::fs::sync_dir(parent);
+    }
+    Ok(())
+}
+
+/// Append `lines` and a newline, creating the file with mode 0600; `durable`: fsync it.
+fn append_with(path: &Path, lines: &[u8], durable: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let existed = path.exists();
+    let mut f = fs_err::OpenOptions::new().create(true).append(true).open(path)?;
+    if !existed {
+        crate::fs::set_mode(path, crate::fs::SECRET_MODE)?;
+    }
+    f.write_all(lines)?;
+    f.write_all(b"\n")?;
+    if durable {
+        f.sync_all()?;
+    }
+    Ok(())
+}
+
 /// The device of a file system object (one `syncfs` per device); 0 off Unix.
 fn device_of(meta: &std::fs::Metadata) -> u64 {
     #[cfg(unix)]
@@ -229,21 +269,11 @@ impl Host for RealHost {
     }
 
     fn copy_file(&self, from: &Path, to: &Path, mode: u32) -> std::io::Result<()> {
-        if let Some(parent) = to.parent() {
-            fs_err::create_dir_all(parent)?;
-        }
-        crate::fs::copy_atomic(from, to, mode)
+        copy_with(from, to, mode, true)
     }
 
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        if let Some(parent) = to.parent() {
-            fs_err::create_dir_all(parent)?;
-        }
-        fs_err::rename(from, to)?;
-        if let Some(parent) = to.parent() {
-            crate::fs::sync_dir(parent);
-        }
-        Ok(())
+        rename_with(from, to, true)
     }
 
     fn remove_file(&self, path: &Path) -> std::io::Result<()> {
@@ -254,57 +284,28 @@ impl Host for RealHost {
     }
 
     fn append(&self, path: &Path, line: &[u8]) -> std::io::Result<()> {
-        use std::io::Write;
-        let existed = path.exists();
-        let mut f = fs_err::OpenOptions::new().create(true).append(true).open(path)?;
-        if !existed {
-            crate::fs::set_mode(path, crate::fs::SECRET_MODE)?;
-        }
-        f.write_all(line)?;
-        f.write_all(b"\n")?;
-        f.sync_all()
+        append_with(path, line, true)
     }
 
-    // Off Linux (no syncfs) the deferred writes stay the durable ones (the trait defaults).
+    // Off Linux (no syncfs) the deferred writes stay durable ones.
     fn write_file_deferred(&self, path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-        if !crate::fs::CAN_DEFER_SYNC {
-            return self.write_file(path, bytes, mode);
+        if crate::fs::CAN_DEFER_SYNC {
+            crate::fs::write_atomic_unsynced(path, bytes, mode)
+        } else {
+            self.write_file(path, bytes, mode)
         }
-        crate::fs::write_atomic_unsynced(path, bytes, mode)
     }
 
     fn copy_file_deferred(&self, from: &Path, to: &Path, mode: u32) -> std::io::Result<()> {
-        if !crate::fs::CAN_DEFER_SYNC {
-            return self.copy_file(from, to, mode);
-        }
-        if let Some(parent) = to.parent() {
-            fs_err::create_dir_all(parent)?;
-        }
-        crate::fs::copy_atomic_unsynced(from, to, mode)
+        copy_with(from, to, mode, !crate::fs::CAN_DEFER_SYNC)
     }
 
     fn rename_deferred(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        if !crate::fs::CAN_DEFER_SYNC {
-            return self.rename(from, to);
-        }
-        if let Some(parent) = to.parent() {
-            fs_err::create_dir_all(parent)?;
-        }
-        fs_err::rename(from, to)
+        rename_with(from, to, !crate::fs::CAN_DEFER_SYNC)
     }
 
     fn append_deferred(&self, path: &Path, lines: &[u8]) -> std::io::Result<()> {
-        if !crate::fs::CAN_DEFER_SYNC {
-            return self.append(path, lines);
-        }
-        use std::io::Write;
-        let existed = path.exists();
-        let mut f = fs_err::OpenOptions::new().create(true).append(true).open(path)?;
-        if !existed {
-            crate::fs::set_mode(path, crate::fs::SECRET_MODE)?;
-        }
-        f.write_all(lines)?;
-        f.write_all(b"\n")
+        append_with(path, lines, !crate::fs::CAN_DEFER_SYNC)
     }
 
     fn sync_deferred(&self, dirs: &[&Path]) -> std::io::Result<()> {
