@@ -68,12 +68,12 @@ pub fn is_runtime_state(rel: &str) -> bool {
         return true;
     }
     let name = rel.rsplit('/').next().unwrap_or(rel);
-    [".sqlite", ".sqlite3", ".db"].iter().any(|ext| {
-        name.ends_with(ext)
-            || ["-wal", "-shm", "-journal"]
-                .iter()
-                .any(|suffix| name.ends_with(&format!("{ext}{suffix}")))
-    })
+    // Without allocating: the scan calls this for every file of the tree.
+    let base = ["-wal", "-shm", "-journal"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .unwrap_or(name);
+    [".sqlite", ".sqlite3", ".db"].iter().any(|ext| base.ends_with(ext))
 }
 
 /// The class of a replicated path.
@@ -105,6 +105,8 @@ mod tests {
             "state_5.sqlite-wal",
             "logs_2.sqlite-shm",
             "skills/x/cache.sqlite",
+            "skills/x/cache.sqlite3-wal",
+            "a/b.db-journal",
             "plugins/cache/a",
             "version.json",
         ] {
@@ -116,6 +118,9 @@ mod tests {
             "plugins/x.toml",
             "rules/default.rules",
             "logbook.md",
+            "skills/x/notes-wal",
+            "skills/x/db-shm.md",
+            "skills/x/x.db.md",
         ] {
             assert!(!is_runtime_state(p), "{p}");
         }

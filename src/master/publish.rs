@@ -150,7 +150,9 @@ fn publish_now(roots: &Roots) -> Result<PublishReport, PublishError> {
     // After the settings: a machine that is not a master gets NotInitialized, not a new dir.
     let _lock = RealHost.lock(&dir.join(LOCK_FILE), LOCK_WAIT)?;
     let identity = Identity::load(&dir)?;
+    let mut phases = Phases::start();
     let report = scan(&roots.codex_home, &settings)?;
+    phases.mark("scan");
     // Followers refuse a document with a path they cannot hold; refuse it here, naming it.
     crate::model::relpath::validate_set(report.files.iter().map(|f| f.rel.as_str()))?;
     let blobs = BlobStore::new(dir.join("blobs"));
@@ -179,6 +181,7 @@ fn publish_now(roots: &Roots) -> Result<PublishReport, PublishError> {
     let started = std::time::SystemTime::now();
     let stored = hash_and_store(&plain, &blobs, &cache)?;
     let cached = stored.iter().filter(|s| s.cached).count();
+    phases.mark("hash");
     for (file, s) in plain.iter().zip(&stored) {
         spec.files.push(FileEntry {
             path: file.rel.clone(),
@@ -220,10 +223,12 @@ fn publish_now(roots: &Roots) -> Result<PublishReport, PublishError> {
         spec.config = Some(put(&blobs, portable.as_bytes())?);
     }
     // Best effort: a cache that could not be written only means hashing again next time.
-    // Rewritten only when some file was read (a fully cached publish would write it unchanged).
-    if stored.iter().any(|s| !s.cached) || cache.len() != plain.len() {
-        let _ = StatCache::from_stored(plain.iter().copied().zip(&stored), started).save(&dir);
+    // Rewritten only when some file was read or a shard stamp is not recorded yet (a fully cached
+    // publish would write it unchanged).
+    if stored.iter().any(|s| !s.cached) || cache.len() != plain.len() || cache.shards_stale(&blobs) {
+        let _ = StatCache::from_stored(plain.iter().copied().zip(&stored), &blobs, started).save(&dir);
     }
+    phases.mark("config");
     variables.remove("home");
     variables.remove("codexHome");
     spec.path_variables = variables.into_iter().collect();
@@ -233,6 +238,7 @@ fn publish_now(roots: &Roots) -> Result<PublishReport, PublishError> {
     // or a rotated key (master init --rotate-key) signs again.
     let previous = signed_revision(&dir, &identity);
     let changed = previous.as_deref() != Some(revision.as_str());
+    phases.mark("revision");
     if changed {
         let doc = DesiredState {
             api_version: API_VERSION.into(),
@@ -250,11 +256,15 @@ fn publish_now(roots: &Roots) -> Result<PublishReport, PublishError> {
             },
             spec,
         };
-        let yaml = serde_yaml::to_string(&doc).map_err(|e| PublishError::Serialize(e.to_string()))?;
+        let yaml = crate::model::yaml::to_yaml(&doc).map_err(|e| PublishError::Serialize(e.to_string()))?;
+        phases.mark("yaml");
         let signature = identity.sign(yaml.as_bytes());
+        phases.mark("sign");
         crate::fs::write_atomic(&dir.join(STATE_FILE), yaml.as_bytes(), 0o600)?;
         crate::fs::write_atomic(&dir.join(SIGNATURE_FILE), format!("{signature}\n").as_bytes(), 0o600)?;
         super::history::record(&dir, yaml.as_bytes());
+        phases.mark("write");
+        phases.log();
         return Ok(PublishReport {
             revision,
             changed,
@@ -265,6 +275,7 @@ fn publish_now(roots: &Roots) -> Result<PublishReport, PublishError> {
             scan: report,
         });
     }
+    phases.log();
     Ok(PublishReport {
         revision,
         changed,
@@ -274,6 +285,33 @@ fn publish_now(roots: &Roots) -> Result<PublishReport, PublishError> {
         cached,
         scan: report,
     })
+}
+
+/// Where a publish spent its time, logged at debug level (`-vv`) as `scan=12.3ms hash=...`:
+/// the breakdown `benches/README.md` quotes for the warm republish.
+struct Phases {
+    last: std::time::Instant,
+    marks: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn start() -> Self {
+        Phases {
+            last: std::time::Instant::now(),
+            marks: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.marks.push((name, now - self.last));
+        self.last = now;
+    }
+
+    fn log(&self) {
+        let text: Vec<String> = self.marks.iter().map(|(n, d)| format!("{n}={d:.1?}")).collect();
+        tracing::debug!("publish phases: {}", text.join(" "));
+    }
 }
 
 /// The revision in `dir/state.yaml`, if one was published and still parses.

@@ -1,18 +1,27 @@
 //! The master's stat cache: `(path, size, mtime, ctime, inode) -> sha256`, so a republish
 //! rehashes only the files that changed; and the parallel hash-and-store of the files that did.
 //!
-//! File: `$CODEXPORT_HOME/master/statcache.tsv`, written atomically (0600) after each publish.
-//! First line `codexport-statcache v1`, then one line per file:
-//! `<sha256> <size> <mtime ns> <ctime ns> <inode>\t<relative path>`. Relative paths never hold a
-//! tab or a newline (published paths have no control characters). The cache is only a hint: a
-//! missing, unreadable or malformed file (or line) means "hash again", never an error.
+//! File: `$CODEXPORT_HOME/master/statcache.tsv`, written atomically (0600) after a publish
+//! that read some file. Lines:
+//! - `codexport-statcache v2` (a v1 file, from older builds, is ignored: everything is hashed
+//!   once more);
+//! - `shard <2 hex> <mtime ns> <ctime ns> <inode>`: the stamp of a blob store shard directory;
+//! - `<sha256> <size> <mtime ns> <ctime ns> <inode>\t<relative path>`: one file, sorted by path;
+//! - `end <number of file lines>`: last. A file without it (torn by a crash: the file is a
+//!   hint and not fsynced) is ignored as a whole.
+//!
+//! Relative paths never hold a tab or a newline (published paths have no control characters).
+//! The cache is only a hint: a missing, unreadable or malformed file means "hash again", never
+//! an error.
 //!
 //! A cached hash is used only when size, mtime, ctime and inode all match and the blob is still
-//! in the store. Like git's "racy clean" rule, an entry whose mtime or ctime is less than
-//! [`RACY_WINDOW`] older than the publish is not saved, so a write within the same timestamp
-//! tick as the hashing is always seen by the next publish.
+//! in the store. The store check costs no lookup per blob: a shard directory whose stamp is
+//! the one recorded has lost no blob since (removing a file changes its directory's mtime), so
+//! only blobs in other shards are looked up. Like git's "racy clean" rule, a file or shard
+//! whose mtime or ctime is less than [`RACY_WINDOW`] older than the publish is not recorded,
+//! so a change within the same timestamp tick is always seen by the next publish.
 
-use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,12 +34,15 @@ use super::scan::{FileStamp, ScannedFile};
 
 /// File name inside the master directory.
 pub const FILE_NAME: &str = "statcache.tsv";
-const HEADER: &str = "codexport-statcache v1";
+const HEADER: &str = "codexport-statcache v2";
 /// Entries younger than this (mtime or ctime) at publish time are not cached.
 pub const RACY_WINDOW: Duration = Duration::from_secs(2);
 /// Threads that hash and store files. More than the cores: storing a blob ends with an
 /// fsync, which waits on the device, not the CPU; concurrent fsyncs share journal commits.
 pub const IO_THREADS: usize = 16;
+/// Up to this many files to read, [`hash_and_store`] stays on the calling thread: starting
+/// [`IO_THREADS`] threads costs more than hashing a few edited files.
+pub const SERIAL_MISSES: usize = 32;
 
 /// One cached file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +55,11 @@ pub struct Entry {
     pub stamp: FileStamp,
 }
 
-/// The cache: relative path -> [`Entry`].
+/// The cache: relative path -> [`Entry`] (sorted by path), and the blob store's shard stamps.
 #[derive(Debug, Default)]
 pub struct StatCache {
-    entries: HashMap<String, Entry>,
+    entries: Vec<(String, Entry)>,
+    shards: Vec<(u8, FileStamp)>,
 }
 
 /// The hash of one file, and whether it came from the cache.
@@ -61,7 +74,8 @@ pub struct Stored {
 }
 
 impl StatCache {
-    /// Load `dir/statcache.tsv`; empty when missing or unreadable. Malformed lines are skipped.
+    /// Load `dir/statcache.tsv`; empty when missing, unreadable, of another version or torn.
+    /// Malformed lines are skipped.
     pub fn load(dir: &Path) -> Self {
         let Ok(file) = fs_err::File::open(dir.join(FILE_NAME)) else {
             return StatCache::default();
@@ -70,8 +84,27 @@ impl StatCache {
         if !matches!(lines.next(), Some(Ok(h)) if h == HEADER) {
             return StatCache::default();
         }
-        let entries = lines.map_while(Result::ok).filter_map(|l| parse_line(&l)).collect();
-        StatCache { entries }
+        let mut cache = StatCache::default();
+        for line in lines.map_while(Result::ok) {
+            if let Some(count) = line.strip_prefix("end ") {
+                if count.parse() != Ok(cache.entries.len()) {
+                    break;
+                }
+                if !cache.entries.is_sorted_by(|a, b| a.0 < b.0) {
+                    cache.entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    cache.entries.dedup_by(|a, b| a.0 == b.0);
+                }
+                return cache;
+            }
+            if let Some(shard) = line.strip_prefix("shard ") {
+                cache.shards.extend(parse_shard(shard));
+                cache.shards.sort_by_key(|(s, _)| *s);
+            } else if let Some(entry) = parse_line(&line) {
+                cache.entries.push(entry);
+            }
+        }
+        // No end line, or the wrong count: torn or edited. Hash again.
+        StatCache::default()
     }
 
     /// Number of entries.
@@ -86,20 +119,23 @@ impl StatCache {
 
     /// The cached hash of `file`, when its size and stamp are unchanged.
     pub fn lookup(&self, file: &ScannedFile) -> Option<&Entry> {
-        self.entries
-            .get(&file.rel)
-            .filter(|e| e.size == file.size && e.stamp == file.stamp)
+        let i = self.entries.binary_search_by(|e| e.0.as_str().cmp(&file.rel)).ok()?;
+        Some(&self.entries[i].1).filter(|e| e.size == file.size && e.stamp == file.stamp)
     }
 
-    /// A cache of `files` and their hashes (same order), leaving out racily fresh entries.
-    pub fn from_stored<'a>(files: impl IntoIterator<Item = (&'a ScannedFile, &'a Stored)>, now: SystemTime) -> Self {
-        let limit = now
-            .checked_sub(RACY_WINDOW)
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i128);
-        let entries = files
+    /// A cache of `files` and their hashes (same order), leaving out racily fresh entries, with
+    /// the stamps of the shard directories of `store` as they are now (racily fresh ones left
+    /// out). Call it after the blobs are committed.
+    pub fn from_stored<'a>(
+        files: impl IntoIterator<Item = (&'a ScannedFile, &'a Stored)>,
+        store: &BlobStore,
+        now: SystemTime,
+    ) -> Self {
+        let limit = racy_limit(now);
+        let fresh = |s: &FileStamp| s.mtime_ns >= limit || s.ctime_ns >= limit;
+        let mut entries: Vec<(String, Entry)> = files
             .into_iter()
-            .filter(|(f, s)| f.size == s.size && f.stamp.mtime_ns < limit && f.stamp.ctime_ns < limit)
+            .filter(|(f, s)| f.size == s.size && !fresh(&f.stamp))
             .map(|(f, s)| {
                 let entry = Entry {
                     sha256: s.sha256.clone(),
@@ -109,25 +145,102 @@ impl StatCache {
                 (f.rel.clone(), entry)
             })
             .collect();
-        StatCache { entries }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|a, b| a.0 == b.0);
+        let mut shards = shard_stamps(store);
+        shards.retain(|(_, s)| !fresh(s));
+        StatCache { entries, shards }
     }
 
-    /// Write `dir/statcache.tsv` atomically (0600), sorted by path.
+    /// The shards (first byte of a hash) whose directory has the stamp recorded: no blob that
+    /// was in them when the cache was saved has been removed since.
+    fn unchanged_shards(&self, store: &BlobStore) -> [bool; 256] {
+        let mut ok = [false; 256];
+        if self.shards.is_empty() {
+            return ok;
+        }
+        let now: std::collections::HashMap<u8, FileStamp> = shard_stamps(store).into_iter().collect();
+        for (shard, stamp) in &self.shards {
+            ok[*shard as usize] = now.get(shard) == Some(stamp);
+        }
+        ok
+    }
+
+    /// True when some shard of `store` has no recorded stamp or another one: saving the cache
+    /// again records it, so the next publish needs no lookup there.
+    pub fn shards_stale(&self, store: &BlobStore) -> bool {
+        shard_stamps(store).iter().any(|(shard, stamp)| {
+            let recorded = self.shards.binary_search_by_key(shard, |(s, _)| *s).ok();
+            recorded.map(|i| &self.shards[i].1) != Some(stamp)
+        })
+    }
+
+    /// Write `dir/statcache.tsv` atomically (0600), without an fsync: a torn file has no `end`
+    /// line and is ignored.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
-        let mut rows: Vec<(&String, &Entry)> = self.entries.iter().collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        let mut out = String::with_capacity(HEADER.len() + 1 + rows.len() * 140);
+        let mut out = String::with_capacity(64 + self.shards.len() * 48 + self.entries.len() * 160);
         out.push_str(HEADER);
         out.push('\n');
-        for (rel, e) in rows {
-            let s = &e.stamp;
-            out.push_str(&format!(
-                "{} {} {} {} {}\t{rel}\n",
-                e.sha256, e.size, s.mtime_ns, s.ctime_ns, s.ino
-            ));
+        // Writing into a String cannot fail.
+        for (shard, s) in &self.shards {
+            let _ = writeln!(out, "shard {shard:02x} {} {} {}", s.mtime_ns, s.ctime_ns, s.ino);
         }
-        crate::fs::write_atomic(&dir.join(FILE_NAME), out.as_bytes(), 0o600)
+        for (rel, e) in &self.entries {
+            let s = &e.stamp;
+            let _ = writeln!(
+                out,
+                "{} {} {} {} {}\t{rel}",
+                e.sha256, e.size, s.mtime_ns, s.ctime_ns, s.ino
+            );
+        }
+        let _ = writeln!(out, "end {}", self.entries.len());
+        crate::fs::write_atomic_unsynced(&dir.join(FILE_NAME), out.as_bytes(), 0o600)
     }
+}
+
+/// Stamps newer than this many ns since the epoch (`now - RACY_WINDOW`) are racily fresh.
+fn racy_limit(now: SystemTime) -> i128 {
+    now.checked_sub(RACY_WINDOW)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// The stamp of every shard directory (`<store>/<2 hex>/`) present; empty when the store
+/// cannot be read.
+fn shard_stamps(store: &BlobStore) -> Vec<(u8, FileStamp)> {
+    let Ok(entries) = std::fs::read_dir(store.root()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(u8, FileStamp)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let shard = name
+                .to_str()
+                .filter(|n| n.len() == 2)
+                .and_then(|n| u8::from_str_radix(n, 16).ok())?;
+            // Lowercase only: the store never names a shard `AB`.
+            let meta = e
+                .metadata()
+                .ok()
+                .filter(|m| m.is_dir() && name.to_str() == Some(&format!("{shard:02x}")))?;
+            Some((shard, FileStamp::of(&meta)))
+        })
+        .collect();
+    out.sort_by_key(|(shard, _)| *shard);
+    out
+}
+
+fn parse_shard(text: &str) -> Option<(u8, FileStamp)> {
+    let mut it = text.split(' ');
+    let shard = it.next().filter(|h| h.len() == 2)?;
+    let shard = u8::from_str_radix(shard, 16).ok()?;
+    let stamp = FileStamp {
+        mtime_ns: it.next()?.parse().ok()?,
+        ctime_ns: it.next()?.parse().ok()?,
+        ino: it.next()?.parse().ok()?,
+    };
+    it.next().is_none().then_some((shard, stamp))
 }
 
 fn parse_line(line: &str) -> Option<(String, Entry)> {
@@ -149,9 +262,13 @@ fn parse_line(line: &str) -> Option<(String, Entry)> {
     Some((rel.to_string(), Entry { sha256, size, stamp }))
 }
 
-/// Hash `files` and copy each into `store` unless the store already holds it, on
-/// [`IO_THREADS`] threads. A file whose size and stamp match `cache` (and whose blob is in the
-/// store) is not read at all. Results are in the order of `files`.
+/// Hash `files` and copy each into `store` unless the store already holds it. A file whose
+/// size and stamp match `cache` (and whose blob is in the store) is not read at all. Results
+/// are in the order of `files`.
+///
+/// Cache hits are settled on this thread (blob presence from the shard stamps, see the module
+/// documentation); only the misses are read, on [`IO_THREADS`] threads when there are
+/// more than [`SERIAL_MISSES`] of them (a warm republish after one edit starts no threads).
 ///
 /// Each file is streamed through a fixed buffer: never a whole file in memory. When the store
 /// already exists, a file is hashed first and copied only if its blob is missing; into an
@@ -161,16 +278,26 @@ fn parse_line(line: &str) -> Option<(String, Entry)> {
 pub fn hash_and_store(files: &[&ScannedFile], store: &BlobStore, cache: &StatCache) -> std::io::Result<Vec<Stored>> {
     let hash_first = store.root().is_dir();
     store.remove_stale_temps()?;
-    type One = (Stored, Option<crate::blobstore::Pending>);
-    let one = |file: &&ScannedFile| -> std::io::Result<One> {
-        if let Some(hit) = cache.lookup(file).filter(|e| store.contains(&e.sha256)) {
-            let stored = Stored {
+    let unchanged = cache.unchanged_shards(store);
+    let present = |sha256: &str| {
+        let shard = u8::from_str_radix(sha256.get(..2).unwrap_or("zz"), 16).ok();
+        shard.is_some_and(|s| unchanged[s as usize]) || store.contains(sha256)
+    };
+    let mut out: Vec<Option<Stored>> = files
+        .iter()
+        .map(|file| {
+            let hit = cache.lookup(file).filter(|e| present(&e.sha256))?;
+            Some(Stored {
                 sha256: hit.sha256.clone(),
                 size: hit.size,
                 cached: true,
-            };
-            return Ok((stored, None));
-        }
+            })
+        })
+        .collect();
+    let misses: Vec<usize> = (0..files.len()).filter(|&i| out[i].is_none()).collect();
+    type One = (Stored, Option<crate::blobstore::Pending>);
+    let one = |&i: &usize| -> std::io::Result<One> {
+        let file = files[i];
         if hash_first {
             let (sha256, size) = crate::fs::sha256_file(&file.abs)?;
             if store.contains(&sha256) {
@@ -190,15 +317,22 @@ pub fn hash_and_store(files: &[&ScannedFile], store: &BlobStore, cache: &StatCac
         };
         Ok((stored, Some(pending)))
     };
-    let results: std::io::Result<Vec<One>> = match rayon::ThreadPoolBuilder::new().num_threads(IO_THREADS).build() {
-        Ok(pool) => pool.install(|| files.par_iter().map(one).collect()),
-        // No threads to be had: do it on this one.
-        Err(_) => files.iter().map(one).collect(),
+    let pool = (misses.len() > SERIAL_MISSES)
+        .then(|| rayon::ThreadPoolBuilder::new().num_threads(IO_THREADS).build().ok())
+        .flatten();
+    let results: std::io::Result<Vec<One>> = match pool {
+        Some(pool) => pool.install(|| misses.par_iter().map(one).collect()),
+        // Few misses, or no threads to be had: do it on this one.
+        None => misses.iter().map(one).collect(),
     };
-    let (stored, pending): (Vec<Stored>, Vec<_>) = results?.into_iter().unzip();
+    let mut pending = Vec::new();
+    for (i, (stored, p)) in misses.into_iter().zip(results?) {
+        out[i] = Some(stored);
+        pending.extend(p);
+    }
     // Durable before the document that names them is signed (publish writes it next).
-    store.commit_pending(pending.into_iter().flatten().collect())?;
-    Ok(stored)
+    store.commit_pending(pending)?;
+    Ok(out.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
@@ -221,8 +355,9 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_and_skips_racy_and_malformed_entries() {
+    fn round_trips_and_skips_racy_malformed_and_torn_files() {
         let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path().join("no-store"));
         let (old, fresh) = (
             scanned("skills/a/SKILL.md", 3, 1_000),
             scanned("b.md", 4, i128::MAX / 2),
@@ -234,12 +369,15 @@ mod tests {
             cached: false,
         };
         let (s3, s4) = (stored(3), stored(4));
-        let cache = StatCache::from_stored([(&old, &s3), (&fresh, &s4)], SystemTime::now());
+        let cache = StatCache::from_stored([(&old, &s3), (&fresh, &s4)], &store, SystemTime::now());
         assert_eq!(cache.len(), 1, "the racily fresh entry is left out");
         cache.save(dir.path()).unwrap();
-        let mut text = fs_err::read_to_string(dir.path().join(FILE_NAME)).unwrap();
-        text.push_str("garbage line\nzz 1 2 3 4\tx\n");
-        fs_err::write(dir.path().join(FILE_NAME), text).unwrap();
+        let text = fs_err::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert!(text.ends_with("\nend 1\n"), "{text}");
+        // Malformed lines are skipped (the count is of the good ones).
+        let body = text.trim_end_matches("end 1\n");
+        let edited = format!("{body}garbage line\nzz 1 2 3 4\tx\nshard 0g 1 2 3\nend 1\n");
+        fs_err::write(dir.path().join(FILE_NAME), edited).unwrap();
         let loaded = StatCache::load(dir.path());
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded.lookup(&old).unwrap().sha256, h);
@@ -249,8 +387,56 @@ mod tests {
         let mut grown = old.clone();
         grown.size += 1;
         assert!(loaded.lookup(&grown).is_none(), "a new size misses");
+        // Torn (no end line, or a count that does not match): ignored as a whole.
+        fs_err::write(dir.path().join(FILE_NAME), body).unwrap();
+        assert!(StatCache::load(dir.path()).is_empty());
+        fs_err::write(dir.path().join(FILE_NAME), format!("{body}end 2\n")).unwrap();
+        assert!(StatCache::load(dir.path()).is_empty());
         fs_err::write(dir.path().join(FILE_NAME), "not the header\n").unwrap();
         assert!(StatCache::load(dir.path()).is_empty());
+        let v1 = text.replace(HEADER, "codexport-statcache v1");
+        fs_err::write(dir.path().join(FILE_NAME), v1).unwrap();
+        assert!(
+            StatCache::load(dir.path()).is_empty(),
+            "an older format is hashed again"
+        );
+    }
+
+    #[test]
+    fn a_blob_removed_from_a_recorded_shard_is_stored_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path().join("blobs"));
+        let mut files = Vec::new();
+        for i in 0..20 {
+            let abs = dir.path().join(format!("f{i}"));
+            fs_err::write(&abs, format!("content {i}")).unwrap();
+            let mut f = scanned(&format!("f{i}"), format!("content {i}").len() as u64, 1_000);
+            f.abs = abs;
+            files.push(f);
+        }
+        let refs: Vec<&ScannedFile> = files.iter().collect();
+        let first = hash_and_store(&refs, &store, &StatCache::default()).unwrap();
+        // Age every shard past the racy window (a real publish waits for the next one).
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        for (shard, _) in shard_stamps(&store) {
+            let shard_dir = store.root().join(format!("{shard:02x}"));
+            std::fs::File::open(&shard_dir).unwrap().set_modified(hour_ago).unwrap();
+        }
+        let later = SystemTime::now() + Duration::from_secs(3600);
+        let cache = StatCache::from_stored(files.iter().zip(&first), &store, later);
+        assert_eq!(cache.shards.len(), shard_stamps(&store).len());
+        assert!(!cache.shards_stale(&store));
+        let gone = &first[5].sha256;
+        fs_err::remove_file(store.path_of(gone)).unwrap();
+        assert!(cache.shards_stale(&store), "the shard lost a blob");
+        let again = hash_and_store(&refs, &store, &cache).unwrap();
+        assert!(!again[5].cached, "its blob is gone: read and stored again");
+        assert!(store.contains(gone));
+        // The others are cached, in the untouched shards and beside it (looked up there).
+        for (s, f) in again.iter().zip(&first) {
+            assert_eq!(s.sha256, f.sha256);
+            assert_eq!(s.cached, &f.sha256 != gone, "{}", f.sha256);
+        }
     }
 
     #[test]
@@ -270,7 +456,7 @@ mod tests {
         assert!(first.iter().all(|s| !s.cached));
         assert_eq!(first[3].sha256, crate::fs::sha256_hex(b"content 3"));
         assert_eq!(first[13].sha256, first[3].sha256);
-        let cache = StatCache::from_stored(files.iter().zip(&first), SystemTime::now());
+        let cache = StatCache::from_stored(files.iter().zip(&first), &store, SystemTime::now());
         let second = hash_and_store(&refs, &store, &cache).unwrap();
         assert!(second.iter().all(|s| s.cached));
         assert_eq!(second[7].sha256, first[7].sha256);

@@ -10,8 +10,13 @@ use sha2::{Digest, Sha256};
 ///
 /// Errors only when `value` cannot be represented as JSON (e.g. a map with non-string keys).
 pub fn to_canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    let v = serde_json::to_value(value)?;
-    serde_json::to_vec(&sorted(v))
+    serde_json::to_vec(&to_canonical_value(value)?)
+}
+
+/// `value` as a JSON tree whose object keys are in sorted order at every level (serializing it
+/// compactly gives [`to_canonical_json`]).
+pub(crate) fn to_canonical_value<T: Serialize>(value: &T) -> Result<serde_json::Value, serde_json::Error> {
+    Ok(sorted(serde_json::to_value(value)?))
 }
 
 /// `"sha256:" + hex(sha256(canonical JSON of value))`.

@@ -11,8 +11,6 @@ use std::collections::BTreeMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::canonical::canonical_sha256;
-
 /// `apiVersion` of documents this build reads and writes.
 pub const API_VERSION: &str = "codexport/v1";
 /// `kind` of the desired-state document.
@@ -91,7 +89,7 @@ impl Spec {
     /// The revision of this spec: `sha256:` + hex sha256 of its canonical JSON.
     pub fn revision(&self) -> String {
         // Serializing plain structs, strings and JSON values cannot fail.
-        canonical_sha256(self).unwrap_or_default()
+        super::revision::spec_revision(self).unwrap_or_default()
     }
 }
 

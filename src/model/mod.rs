@@ -5,6 +5,8 @@ pub mod canonical;
 pub mod delta;
 pub mod document;
 pub mod relpath;
+pub mod revision;
 pub mod wire;
+pub mod yaml;
 
 pub use document::{BlobRef, DesiredState, FileClass, FileEntry, FileMode, MasterInfo, McpServerSpec, Metadata, Spec};
