@@ -226,7 +226,7 @@ fn publish_now(roots: &Roots) -> Result<PublishReport, PublishError> {
     // Rewritten only when some file was read or a shard stamp is not recorded yet (a fully cached
     // publish would write it unchanged).
     if stored.iter().any(|s| !s.cached) || cache.len() != plain.len() || cache.shards_stale(&blobs) {
-        let _ = StatCache::from_stored(plain.iter().copied().zip(&stored), &blobs, started).save(&dir);
+        let _ = StatCache::save(&dir, &plain, &stored, &blobs, started);
     }
     phases.mark("config");
     variables.remove("home");

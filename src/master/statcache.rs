@@ -123,35 +123,6 @@ impl StatCache {
         Some(&self.entries[i].1).filter(|e| e.size == file.size && e.stamp == file.stamp)
     }
 
-    /// A cache of `files` and their hashes (same order), leaving out racily fresh entries, with
-    /// the stamps of the shard directories of `store` as they are now (racily fresh ones left
-    /// out). Call it after the blobs are committed.
-    pub fn from_stored<'a>(
-        files: impl IntoIterator<Item = (&'a ScannedFile, &'a Stored)>,
-        store: &BlobStore,
-        now: SystemTime,
-    ) -> Self {
-        let limit = racy_limit(now);
-        let fresh = |s: &FileStamp| s.mtime_ns >= limit || s.ctime_ns >= limit;
-        let mut entries: Vec<(String, Entry)> = files
-            .into_iter()
-            .filter(|(f, s)| f.size == s.size && !fresh(&f.stamp))
-            .map(|(f, s)| {
-                let entry = Entry {
-                    sha256: s.sha256.clone(),
-                    size: s.size,
-                    stamp: f.stamp,
-                };
-                (f.rel.clone(), entry)
-            })
-            .collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.dedup_by(|a, b| a.0 == b.0);
-        let mut shards = shard_stamps(store);
-        shards.retain(|(_, s)| !fresh(s));
-        StatCache { entries, shards }
-    }
-
     /// The shards (first byte of a hash) whose directory has the stamp recorded: no blob that
     /// was in them when the cache was saved has been removed since.
     fn unchanged_shards(&self, store: &BlobStore) -> [bool; 256] {
@@ -175,26 +146,91 @@ impl StatCache {
         })
     }
 
-    /// Write `dir/statcache.tsv` atomically (0600), without an fsync: a torn file has no `end`
-    /// line and is ignored.
-    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
-        let mut out = String::with_capacity(64 + self.shards.len() * 48 + self.entries.len() * 160);
+    /// The cached entry of each of `files` (same order) whose size and stamp are unchanged. One
+    /// merge pass when `files` is sorted by path (as a scan returns it), else a binary search
+    /// each.
+    fn lookup_all<'a>(&'a self, files: &[&ScannedFile]) -> Vec<Option<&'a Entry>> {
+        if !files.is_sorted_by(|a, b| a.rel <= b.rel) {
+            return files.iter().map(|f| self.lookup(f)).collect();
+        }
+        let mut next = 0;
+        files
+            .iter()
+            .map(|f| {
+                while next < self.entries.len() && self.entries[next].0 < f.rel {
+                    next += 1;
+                }
+                let (rel, entry) = self.entries.get(next)?;
+                (rel == &f.rel && entry.size == f.size && entry.stamp == f.stamp).then_some(entry)
+            })
+            .collect()
+    }
+
+    /// Write the cache of a publish to `dir/statcache.tsv` atomically (0600): `files` and their
+    /// hashes (same order), leaving out racily fresh entries, with the stamps of the shard
+    /// directories of `store` as they are now (racily fresh ones left out). Call it after every
+    /// blob of the publish is committed. No fsync: a torn file has no `end` line and is ignored.
+    pub fn save(
+        dir: &Path,
+        files: &[&ScannedFile],
+        stored: &[Stored],
+        store: &BlobStore,
+        now: SystemTime,
+    ) -> std::io::Result<()> {
+        let limit = racy_limit(now);
+        let fresh = |s: &FileStamp| s.mtime_ns >= limit || s.ctime_ns >= limit;
+        let mut order: Vec<usize> = (0..files.len().min(stored.len()))
+            .filter(|&i| files[i].size == stored[i].size && !fresh(&files[i].stamp))
+            .collect();
+        if !order.is_sorted_by(|&a, &b| files[a].rel < files[b].rel) {
+            order.sort_by(|&a, &b| files[a].rel.cmp(&files[b].rel));
+            order.dedup_by(|a, b| files[*a].rel == files[*b].rel);
+        }
+        let mut out = String::with_capacity(64 + 256 * 48 + order.len() * 160);
         out.push_str(HEADER);
         out.push('\n');
-        // Writing into a String cannot fail.
-        for (shard, s) in &self.shards {
-            let _ = writeln!(out, "shard {shard:02x} {} {} {}", s.mtime_ns, s.ctime_ns, s.ino);
+        // Writing into a String cannot fail. Stamps go out as i64 (ns until 2262): formatting
+        // an i128 costs several times more, and 10k lines of them showed in the profile.
+        for (shard, s) in shard_stamps(store).into_iter().filter(|(_, s)| !fresh(s)) {
+            let _ = writeln!(out, "shard {shard:02x} {} {} {}", ns(s.mtime_ns), ns(s.ctime_ns), s.ino);
         }
-        for (rel, e) in &self.entries {
-            let s = &e.stamp;
+        for &i in &order {
+            let (f, s) = (files[i], &files[i].stamp);
             let _ = writeln!(
                 out,
-                "{} {} {} {} {}\t{rel}",
-                e.sha256, e.size, s.mtime_ns, s.ctime_ns, s.ino
+                "{} {} {} {} {}\t{}",
+                stored[i].sha256,
+                stored[i].size,
+                ns(s.mtime_ns),
+                ns(s.ctime_ns),
+                s.ino,
+                f.rel
             );
         }
-        let _ = writeln!(out, "end {}", self.entries.len());
+        let _ = writeln!(out, "end {}", order.len());
         crate::fs::write_atomic_unsynced(&dir.join(FILE_NAME), out.as_bytes(), 0o600)
+    }
+}
+
+/// A stamp for the file: as i64 when it fits (always, until the year 2262), else as it is.
+fn ns(v: i128) -> NsText {
+    match i64::try_from(v) {
+        Ok(small) => NsText::Small(small),
+        Err(_) => NsText::Large(v),
+    }
+}
+
+enum NsText {
+    Small(i64),
+    Large(i128),
+}
+
+impl std::fmt::Display for NsText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NsText::Small(v) => v.fmt(f),
+            NsText::Large(v) => v.fmt(f),
+        }
     }
 }
 
@@ -283,10 +319,11 @@ pub fn hash_and_store(files: &[&ScannedFile], store: &BlobStore, cache: &StatCac
         let shard = u8::from_str_radix(sha256.get(..2).unwrap_or("zz"), 16).ok();
         shard.is_some_and(|s| unchanged[s as usize]) || store.contains(sha256)
     };
-    let mut out: Vec<Option<Stored>> = files
-        .iter()
-        .map(|file| {
-            let hit = cache.lookup(file).filter(|e| present(&e.sha256))?;
+    let mut out: Vec<Option<Stored>> = cache
+        .lookup_all(files)
+        .into_iter()
+        .map(|hit| {
+            let hit = hit.filter(|e| present(&e.sha256))?;
             Some(Stored {
                 sha256: hit.sha256.clone(),
                 size: hit.size,
@@ -369,9 +406,12 @@ mod tests {
             cached: false,
         };
         let (s3, s4) = (stored(3), stored(4));
-        let cache = StatCache::from_stored([(&old, &s3), (&fresh, &s4)], &store, SystemTime::now());
-        assert_eq!(cache.len(), 1, "the racily fresh entry is left out");
-        cache.save(dir.path()).unwrap();
+        StatCache::save(dir.path(), &[&old, &fresh], &[s3, s4], &store, SystemTime::now()).unwrap();
+        assert_eq!(
+            StatCache::load(dir.path()).len(),
+            1,
+            "the racily fresh entry is left out"
+        );
         let text = fs_err::read_to_string(dir.path().join(FILE_NAME)).unwrap();
         assert!(text.ends_with("\nend 1\n"), "{text}");
         // Malformed lines are skipped (the count is of the good ones).
@@ -403,6 +443,43 @@ mod tests {
     }
 
     #[test]
+    fn lookups_agree_sorted_and_unsorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path().join("no-store"));
+        let [a, c, e] = ["a", "c", "e"].map(|r| scanned(r, 1, 1_000));
+        let stored: Vec<Stored> = (0..3)
+            .map(|i| Stored {
+                sha256: format!("{i}").repeat(64),
+                size: 1,
+                cached: false,
+            })
+            .collect();
+        StatCache::save(
+            dir.path(),
+            &[&e, &a, &c],
+            &[stored[2].clone(), stored[0].clone(), stored[1].clone()],
+            &store,
+            SystemTime::now(),
+        )
+        .unwrap();
+        let cache = StatCache::load(dir.path());
+        let b = scanned("b", 1, 1_000);
+        let mut c2 = c.clone();
+        c2.stamp.ino += 1;
+        let found = |files: &[&ScannedFile]| -> Vec<Option<String>> {
+            cache
+                .lookup_all(files)
+                .into_iter()
+                .map(|e| e.map(|e| e.sha256.clone()))
+                .collect()
+        };
+        let sorted = found(&[&a, &b, &c2, &e]);
+        assert_eq!(sorted, [Some("0".repeat(64)), None, None, Some("2".repeat(64))]);
+        let unsorted = found(&[&e, &c2, &b, &a]);
+        assert_eq!(unsorted, [Some("2".repeat(64)), None, None, Some("0".repeat(64))]);
+    }
+
+    #[test]
     fn a_blob_removed_from_a_recorded_shard_is_stored_again() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::new(dir.path().join("blobs"));
@@ -423,7 +500,8 @@ mod tests {
             std::fs::File::open(&shard_dir).unwrap().set_modified(hour_ago).unwrap();
         }
         let later = SystemTime::now() + Duration::from_secs(3600);
-        let cache = StatCache::from_stored(files.iter().zip(&first), &store, later);
+        StatCache::save(dir.path(), &refs, &first, &store, later).unwrap();
+        let cache = StatCache::load(dir.path());
         assert_eq!(cache.shards.len(), shard_stamps(&store).len());
         assert!(!cache.shards_stale(&store));
         let gone = &first[5].sha256;
@@ -456,7 +534,8 @@ mod tests {
         assert!(first.iter().all(|s| !s.cached));
         assert_eq!(first[3].sha256, crate::fs::sha256_hex(b"content 3"));
         assert_eq!(first[13].sha256, first[3].sha256);
-        let cache = StatCache::from_stored(files.iter().zip(&first), &store, SystemTime::now());
+        StatCache::save(dir.path(), &refs, &first, &store, SystemTime::now()).unwrap();
+        let cache = StatCache::load(dir.path());
         let second = hash_and_store(&refs, &store, &cache).unwrap();
         assert!(second.iter().all(|s| s.cached));
         assert_eq!(second[7].sha256, first[7].sha256);
