@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+/// Up to this many blobs, [`BlobStore::commit_pending`] fsyncs each one instead of flushing the
+/// whole file system.
+pub const FEW_BLOBS: usize = 8;
+
 /// A directory of blobs named by their sha256.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -117,28 +121,48 @@ impl BlobStore {
     /// Make `pending` blobs durable and put them in place: flush the file system once (their
     /// data), rename each into place, flush once more (the renames). A crash before the renames
     /// leaves only `.incoming-*` temp files (removed by [`BlobStore::remove_stale_temps`]),
-    /// never a blob whose name does not match its bytes. Off Linux, each file is fsynced.
+    /// never a blob whose name does not match its bytes.
+    ///
+    /// Up to [`FEW_BLOBS`] blobs (a republish after an edit), and off Linux, each file is
+    /// fsynced instead, then each shard directory that received one: `syncfs` flushes every
+    /// dirty page of the file system, including other programs' writes, which costs more than
+    /// a few fsyncs.
     pub fn commit_pending(&self, pending: Vec<Pending>) -> std::io::Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
-        if !crate::fs::sync_file_system(&self.root)? {
+        let per_file = pending.len() <= FEW_BLOBS || !crate::fs::CAN_DEFER_SYNC;
+        if per_file {
             for p in &pending {
                 fs_err::File::open(&p.path)?.sync_all()?;
             }
+        } else {
+            crate::fs::sync_file_system(&self.root)?;
         }
+        let mut shards = std::collections::BTreeSet::new();
+        let mut new_shard = false;
         for p in pending {
             if self.contains(&p.sha256) {
                 continue;
             }
-            self.create_dir(&p.sha256[..2])?;
+            let shard = &p.sha256[..2];
+            new_shard |= !self.root.join(shard).is_dir();
+            self.create_dir(shard)?;
             let dest = self.path_of(&p.sha256);
             p.path
                 .persist(&dest)
                 .map_err(|e| std::io::Error::other(format!("rename into {}: {}", dest.display(), e.error)))?;
+            shards.insert(shard.to_string());
         }
-        if !crate::fs::sync_file_system(&self.root)? {
-            crate::fs::sync_dir(&self.root);
+        if per_file {
+            for shard in &shards {
+                crate::fs::sync_dir(&self.root.join(shard));
+            }
+            if new_shard {
+                crate::fs::sync_dir(&self.root);
+            }
+        } else {
+            crate::fs::sync_file_system(&self.root)?;
         }
         Ok(())
     }
