@@ -82,7 +82,13 @@ fn document(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("revision", n), &n, |b, _| {
             b.iter(|| doc.spec.revision())
         });
+        group.bench_with_input(BenchmarkId::new("revision_generic", n), &n, |b, _| {
+            b.iter(|| codexport::model::canonical::canonical_sha256(&doc.spec).unwrap())
+        });
         group.bench_with_input(BenchmarkId::new("to_yaml", n), &n, |b, _| {
+            b.iter(|| codexport::model::yaml::to_yaml(&doc).unwrap())
+        });
+        group.bench_with_input(BenchmarkId::new("to_yaml_serde_yaml", n), &n, |b, _| {
             b.iter(|| serde_yaml::to_string(&doc).unwrap())
         });
         group.bench_with_input(BenchmarkId::new("sign", n), &n, |b, _| b.iter(|| identity.sign(&bytes)));

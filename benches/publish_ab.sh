@@ -31,14 +31,24 @@ MD=$M/.codexport/master
 # Moved aside, not deleted: see compare.sh (ext4 recently-deleted inode scan).
 COLD="mkdir -p $WORK/trash && for p in $MD/blobs $MD/statcache.tsv $MD/history $MD/state.yaml $MD/state.yaml.sig; do [ -e \$p ] && mv \$p $WORK/trash/\$(date +%s%N); done; true"
 CHANGE="echo change-\$(date +%s%N) >> $M/.codex/AGENTS.md"
-run() { # run NAME hyperfine-args...: prints the markdown table of one side-by-side run
-  hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-markdown "$WORK/$1.md" "${@:2}" >"$WORK/$1.log" 2>&1 ||
+run() { # run NAME hyperfine-args...: medians of one side-by-side run, ratios to its first row
+  hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$WORK/$1.json" "${@:2}" >"$WORK/$1.log" 2>&1 ||
     { cat "$WORK/$1.log" >&2; exit 1; }
-  cat "$WORK/$1.md"
-  echo
+  python3 - "$WORK/$1.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))["results"]
+first, last = rows[0]["median"], rows[-1]["median"]
+for r in rows:
+    m = r["median"]
+    print(f"| {r['command']} | {m*1000:.1f} | {r['min']*1000:.1f} | {r['max']*1000:.1f} | {len(r['times'])} | {m/first:.2f} | {m/last:.2f} |")
+PY
 }
-echo "## $FILES files: before=$BEFORE after=$AFTER"
-run unchanged -n "before: rebuild, unchanged" "$E $BEFORE master rebuild" -n "after: rebuild, unchanged" "$E $AFTER master rebuild"
+echo "$FILES files: before=$BEFORE after=$AFTER; $(nproc) cores, $(uname -sr)"
+echo "| command | median ms | min ms | max ms | runs | / first row of its group | / last row |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+# The floor of any republish: every file stat'ed once (one thread, no hashing).
+run unchanged -n "before: rebuild, unchanged" "$E $BEFORE master rebuild" -n "after: rebuild, unchanged" "$E $AFTER master rebuild" \
+  -n "find -printf size/mtime/inode (stat floor)" "find $M/.codex -type f -printf '%s %T@ %i\\n'"
 run changed --prepare "sh -c '$CHANGE'" -n "before: rebuild, 1 file changed" "$E $BEFORE master rebuild" \
   -n "after: rebuild, 1 file changed" "$E $AFTER master rebuild"
 run cold --prepare "sh -c '$COLD'" -n "before: cold publish" "$E $BEFORE master rebuild" \
