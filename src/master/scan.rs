@@ -371,6 +371,21 @@ mod tests {
         assert_eq!(report.symlinks, ["skills/a/link"]);
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_include_root_is_reported_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (home, elsewhere) = (dir.path().join("home"), dir.path().join("elsewhere"));
+        touch(&elsewhere, "a/SKILL.md", "outside CODEX_HOME");
+        touch(&home, "AGENTS.md", "x");
+        touch(&home, "prompts/b/c/deep.md", "x");
+        std::os::unix::fs::symlink(&elsewhere, home.join("skills")).unwrap();
+        let report = scan(&home, &MasterSettings::default()).unwrap();
+        let rels: Vec<&str> = report.files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(rels, ["AGENTS.md", "prompts/b/c/deep.md"]);
+        assert_eq!(report.symlinks, ["skills"]);
+    }
+
     #[test]
     fn a_file_over_the_cap_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();

@@ -30,12 +30,12 @@ pub fn to_yaml(doc: &DesiredState) -> Result<String, serde_yaml::Error> {
         },
     };
     let text = serde_yaml::to_string(&head)?;
-    let Some(at) = text.find(MARK).filter(|_| !doc.spec.files.is_empty()) else {
-        return if doc.spec.files.is_empty() {
-            Ok(text)
-        } else {
-            serde_yaml::to_string(doc)
-        };
+    if doc.spec.files.is_empty() {
+        return Ok(text);
+    }
+    // Not laid out as expected (a serde_yaml change): let serde_yaml write all of it.
+    let Some(at) = text.find(MARK) else {
+        return serde_yaml::to_string(doc);
     };
     let mut out = String::with_capacity(text.len() + doc.spec.files.len() * 180);
     out.push_str(&text[..at]);
