@@ -8,6 +8,7 @@ pub mod identity;
 pub mod init;
 pub mod listen;
 pub mod publish;
+pub mod rescan;
 mod routes;
 pub mod scan;
 pub mod serve;

@@ -86,8 +86,9 @@ pub struct ScanReport {
     pub not_included: Vec<String>,
     /// Sockets, FIFOs and other non-regular files left out.
     pub special_skipped: Vec<String>,
-    /// Number of files left out by `exclude` patterns.
-    pub excluded: usize,
+    /// Files left out by `exclude` patterns (relative paths, sorted). A list, not a count, so
+    /// [`super::rescan`] can take out the ones under a changed directory.
+    pub excluded: Vec<String>,
 }
 
 /// Why a scan stopped.
@@ -158,52 +159,70 @@ pub fn scan(codex_home: &Path, settings: &MasterSettings) -> Result<ScanReport, 
     let exclude = build_globs(&settings.exclude)?;
     let mut report = ScanReport::default();
     for entry in &settings.include {
-        let rel_root = entry.trim_end_matches('/');
-        if rel_root.is_empty() || is_runtime_state(rel_root) {
-            continue;
-        }
-        let root = codex_home.join(rel_root);
-        // The root itself is never followed: a symlinked `skills` is reported, not published.
-        let meta = match fs_err::symlink_metadata(&root) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(ScanError::Walk { path: root, source: e }),
-        };
-        let rel = relative(codex_home, &root)?;
-        if meta.is_dir() {
-            let found = walk_dir(&root, &rel, &exclude)?;
-            report.merge(found);
-        } else {
-            visit(rel, root, meta.file_type(), || Ok(meta), &exclude, &mut report)?;
-        }
+        scan_root(codex_home, entry, &exclude, &mut report)?;
     }
-    report.files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    report.files.dedup_by(|a, b| a.rel == b.rel);
     list_top_level(codex_home, settings, &mut report)?;
-    for list in [
-        &mut report.symlinks,
-        &mut report.runtime_skipped,
-        &mut report.special_skipped,
-    ] {
-        list.sort();
-        list.dedup();
-    }
+    report.normalise();
     Ok(report)
 }
 
+/// Everything under the `include` entry `entry` (a file or a directory, with or without its
+/// trailing `/`) into `report`. The root itself is never followed: a symlinked `skills` is
+/// reported, not published. A missing root, an empty entry or runtime state add nothing.
+pub(super) fn scan_root(
+    codex_home: &Path,
+    entry: &str,
+    exclude: &GlobSet,
+    report: &mut ScanReport,
+) -> Result<(), ScanError> {
+    let rel_root = entry.trim_end_matches('/');
+    if rel_root.is_empty() || is_runtime_state(rel_root) {
+        return Ok(());
+    }
+    let root = codex_home.join(rel_root);
+    let meta = match fs_err::symlink_metadata(&root) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(ScanError::Walk { path: root, source: e }),
+    };
+    let rel = relative(codex_home, &root)?;
+    if meta.is_dir() {
+        report.merge(walk_dir(&root, &rel, exclude)?);
+        Ok(())
+    } else {
+        visit(rel, root, meta.file_type(), || Ok(meta), exclude, report)
+    }
+}
+
 impl ScanReport {
-    fn merge(&mut self, other: ScanReport) {
+    /// Sort every list by path and drop duplicates (overlapping `include` entries).
+    pub(super) fn normalise(&mut self) {
+        self.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+        self.files.dedup_by(|a, b| a.rel == b.rel);
+        for list in [
+            &mut self.symlinks,
+            &mut self.runtime_skipped,
+            &mut self.special_skipped,
+            &mut self.excluded,
+            &mut self.not_included,
+        ] {
+            list.sort();
+            list.dedup();
+        }
+    }
+
+    pub(super) fn merge(&mut self, other: ScanReport) {
         self.files.extend(other.files);
         self.symlinks.extend(other.symlinks);
         self.runtime_skipped.extend(other.runtime_skipped);
         self.not_included.extend(other.not_included);
         self.special_skipped.extend(other.special_skipped);
-        self.excluded += other.excluded;
+        self.excluded.extend(other.excluded);
     }
 }
 
 /// Everything under the directory `abs` (relative path `rel`), subdirectories in parallel.
-fn walk_dir(abs: &Path, rel: &str, exclude: &GlobSet) -> Result<ScanReport, ScanError> {
+pub(super) fn walk_dir(abs: &Path, rel: &str, exclude: &GlobSet) -> Result<ScanReport, ScanError> {
     let walk_err = |path: &Path, source: std::io::Error| ScanError::Walk {
         path: path.to_path_buf(),
         source,
@@ -236,7 +255,11 @@ fn walk_dir(abs: &Path, rel: &str, exclude: &GlobSet) -> Result<ScanReport, Scan
 }
 
 /// Record top-level entries that are runtime state or not covered by `include`.
-fn list_top_level(codex_home: &Path, settings: &MasterSettings, report: &mut ScanReport) -> Result<(), ScanError> {
+pub(super) fn list_top_level(
+    codex_home: &Path,
+    settings: &MasterSettings,
+    report: &mut ScanReport,
+) -> Result<(), ScanError> {
     let entries = match fs_err::read_dir(codex_home) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -268,7 +291,7 @@ fn list_top_level(codex_home: &Path, settings: &MasterSettings, report: &mut Sca
 
 /// One non-directory entry: left out (and why), or a file to publish. `meta` is called only
 /// for regular files that are published (the only ones whose size and stamp matter).
-fn visit(
+pub(super) fn visit(
     rel: String,
     abs: PathBuf,
     file_type: std::fs::FileType,
@@ -277,7 +300,7 @@ fn visit(
     report: &mut ScanReport,
 ) -> Result<(), ScanError> {
     if exclude.is_match(&rel) {
-        report.excluded += 1;
+        report.excluded.push(rel);
         return Ok(());
     }
     if is_runtime_state(&rel) {
@@ -307,7 +330,7 @@ fn visit(
     Ok(())
 }
 
-fn relative(codex_home: &Path, abs: &Path) -> Result<String, ScanError> {
+pub(super) fn relative(codex_home: &Path, abs: &Path) -> Result<String, ScanError> {
     let rel = abs.strip_prefix(codex_home).unwrap_or(abs);
     let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
     parts.map(|p| p.join("/")).ok_or_else(|| ScanError::NotUtf8 {
@@ -364,7 +387,7 @@ mod tests {
         let report = scan(root, &settings).unwrap();
         let rels: Vec<&str> = report.files.iter().map(|f| f.rel.as_str()).collect();
         assert_eq!(rels, ["config.toml", "skills/a/SKILL.md"]);
-        assert_eq!(report.excluded, 1);
+        assert_eq!(report.excluded, ["skills/a/.git/HEAD"]);
         assert_eq!(report.runtime_skipped, ["sessions", "skills/a/db.sqlite"]);
         assert_eq!(report.not_included, ["random.txt"]);
         #[cfg(unix)]
