@@ -28,6 +28,17 @@ pub fn write_atomic_unsynced(path: &Path, bytes: &[u8], mode: u32) -> std::io::R
 }
 
 fn write_atomic_with(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> std::io::Result<()> {
+    prepare_with(path, bytes, mode, durable)?.commit()
+}
+
+/// The first half of [`write_atomic`]: `bytes` in a durable temp file beside `path`, not yet
+/// in place. [`PreparedWrite::commit`] moves it there; dropping it removes the temp file. Lets
+/// a caller write while it computes something else (publish signs while the document syncs).
+pub fn prepare_write(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<PreparedWrite> {
+    prepare_with(path, bytes, mode, true)
+}
+
+fn prepare_with(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> std::io::Result<PreparedWrite> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other(format!("{} has no parent directory", path.display())))?;
@@ -37,13 +48,38 @@ fn write_atomic_with(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> std
     if durable {
         tmp.as_file().sync_all()?;
     }
-    crate::crash_point!("fs::before-rename");
-    tmp.persist(path)
-        .map_err(|e| std::io::Error::other(format!("rename into {}: {}", path.display(), e.error)))?;
-    if durable {
-        sync_dir(dir);
+    Ok(PreparedWrite {
+        tmp,
+        path: path.to_path_buf(),
+        durable,
+    })
+}
+
+/// A file written by [`prepare_write`], waiting to be renamed into place.
+#[derive(Debug)]
+pub struct PreparedWrite {
+    tmp: tempfile::NamedTempFile,
+    path: std::path::PathBuf,
+    durable: bool,
+}
+
+impl PreparedWrite {
+    /// Rename the temp file over the target and (when durable) fsync the directory.
+    ///
+    /// Errors: the rename, naming the target.
+    pub fn commit(self) -> std::io::Result<()> {
+        crate::crash_point!("fs::before-rename");
+        let path = self.path;
+        self.tmp
+            .persist(&path)
+            .map_err(|e| std::io::Error::other(format!("rename into {}: {}", path.display(), e.error)))?;
+        if self.durable
+            && let Some(dir) = path.parent()
+        {
+            sync_dir(dir);
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Copy `src` to `dst` atomically with `mode`, streaming (never the whole file in memory).

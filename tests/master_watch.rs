@@ -1,6 +1,8 @@
 //! `master serve` republishes by itself: an edit under CODEX_HOME reaches `/v1/meta` within
 //! seconds, bursts end on the revision of the final tree, Codex's runtime writes publish
-//! nothing, a half-edited config.toml keeps the old revision, `--no-watch` turns it off.
+//! nothing, a half-edited config.toml keeps the old revision, `--no-watch` turns it off. The
+//! watcher reads only the paths its events name: every kind of change still ends on the
+//! revision a full scan gives, and the document it serves is the one on disk.
 
 mod common;
 
@@ -189,6 +191,113 @@ fn a_burst_of_writes_during_publishes_ends_on_the_final_tree() {
         .max()
         .unwrap();
     assert!(slowest >= 40, "a publish spanned at least two writes: {publishes:#?}");
+}
+
+/// `/v1/state` as served: (document bytes, signature header).
+fn served_state(server: &Server, token: &str) -> (Vec<u8>, String) {
+    let r = Client::new()
+        .get(format!("{}/v1/state", server.url))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let sig = r.headers()["x-codexport-signature"].to_str().unwrap().to_string();
+    (r.bytes().unwrap().to_vec(), sig)
+}
+
+#[test]
+fn every_kind_of_change_ends_on_the_revision_of_a_full_scan() {
+    let m = master();
+    write(&m, "skills/keep/SKILL.md", "# keep\n");
+    write(&m, "skills/keep-too/SKILL.md", "# beside keep in byte order\n");
+    write(&m, "skills/gone/SKILL.md", "# to be removed\n");
+    write(&m, "skills/moving/SKILL.md", "# to be renamed\n");
+    write(&m, "skills/moving/ref/deep.md", "deep\n");
+    m.ok(&["master", "rebuild"]);
+    let mut server = m.serve_with(&[], &[(DEBOUNCE_ENV, "50")]);
+    let stderr = Stderr::of(&mut server);
+    stderr.wait_for("directories watched");
+    let token = m.link(&server, "laptop").split("token=").nth(1).unwrap().to_string();
+    type Change = (&'static str, Box<dyn Fn(&Machine)>);
+    let changes: Vec<Change> = vec![
+        (
+            "a new directory with nested files",
+            Box::new(|m| {
+                write(m, "skills/new/SKILL.md", "# new\n");
+                write(m, "skills/new/a/b/c.md", "c\n");
+                write(m, "skills/new/node_modules/x.js", "excluded\n");
+            }),
+        ),
+        (
+            "a directory renamed",
+            Box::new(|m| {
+                fs_err::rename(m.codex_home.join("skills/moving"), m.codex_home.join("skills/moved")).unwrap();
+            }),
+        ),
+        (
+            "a directory removed",
+            Box::new(|m| {
+                fs_err::remove_dir_all(m.codex_home.join("skills/gone")).unwrap();
+            }),
+        ),
+        (
+            "a file edited and another removed",
+            Box::new(|m| {
+                write(m, "skills/keep/SKILL.md", "# keep, edited\n");
+                fs_err::remove_file(m.codex_home.join("skills/keep-too/SKILL.md")).unwrap();
+            }),
+        ),
+        #[cfg(unix)]
+        (
+            "a mode changed",
+            Box::new(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                let p = m.codex_home.join("skills/keep/SKILL.md");
+                fs_err::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }),
+        ),
+        #[cfg(unix)]
+        (
+            "a directory replaced by a symlink",
+            Box::new(|m| {
+                fs_err::remove_dir_all(m.codex_home.join("skills/moved")).unwrap();
+                std::os::unix::fs::symlink(m.codex_home.join("skills/keep"), m.codex_home.join("skills/moved"))
+                    .unwrap();
+            }),
+        ),
+        (
+            "an include root removed and made again",
+            Box::new(|m| {
+                fs_err::remove_dir_all(m.codex_home.join("skills")).unwrap();
+                write(m, "skills/again/SKILL.md", "# again\n");
+            }),
+        ),
+    ];
+    for (what, change) in changes {
+        let before = revision(&server);
+        change(&m);
+        let want = fresh_revision(&m);
+        assert_ne!(want, before, "{what}: the change moves the revision");
+        wait_for_revision(&server, &want, &stderr);
+        let (bytes, sig) = served_state(&server, &token);
+        let dir = m.codexport_home.join("master");
+        assert_eq!(
+            bytes,
+            fs_err::read(dir.join("state.yaml")).unwrap(),
+            "{what}: served = on disk"
+        );
+        assert_eq!(
+            sig,
+            fs_err::read_to_string(dir.join("state.yaml.sig")).unwrap().trim(),
+            "{what}"
+        );
+    }
+    // A whole-process rebuild (a full scan) finds nothing the watcher missed.
+    let served = revision(&server);
+    m.ok(&["master", "rebuild"]);
+    let status: serde_json::Value =
+        serde_json::from_str(&m.ok(&["master", "status", "--output", "json"]).stdout).unwrap();
+    assert_eq!(status["revision"], served.as_str());
 }
 
 #[test]

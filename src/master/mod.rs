@@ -8,6 +8,8 @@ pub mod identity;
 pub mod init;
 pub mod listen;
 pub mod publish;
+mod publish_config;
+pub mod published;
 pub mod rescan;
 mod routes;
 pub mod scan;

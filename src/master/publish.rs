@@ -1,35 +1,35 @@
 //! Publish: scan CODEX_HOME, store blobs, build, sign and write the desired-state document.
 //!
-//! Writes `master/blobs/`, then `state.yaml` and `state.yaml.sig` (each atomically), then the
-//! stat cache ([`super::statcache`]). Publishing the same tree again gives the same revision and
-//! leaves the document untouched; it reads only the files whose size or stamp changed.
+//! Writes `master/blobs/`, then `state.yaml` and `state.yaml.sig` (each atomically), and the
+//! stat cache ([`super::statcache`]) on a thread of its own meanwhile. Publishing the same tree
+//! again gives the same revision and leaves the document untouched; it reads only the files
+//! whose size or stamp changed. [`publish_warm`] is the watcher's republish: it keeps the
+//! scan, the stat cache and what it published in memory ([`WarmState`]) and reads again only
+//! the paths the watcher saw change ([`super::rescan`]).
 //! Publishes are serialised by an OS lock on `master/publish.lock`: `master rebuild` and the
 //! watcher of `master serve` ([`super::watch`]) may run at once, and two interleaved publishes
 //! could otherwise leave one's `state.yaml` beside the other's signature.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::blobstore::BlobStore;
-use crate::codex::config::{ParseError, parse_config, parse_hooks};
+use crate::codex::config::ParseError;
 use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON};
-use crate::codex::portable::{MasterPaths, portable_json, portable_toml, variables_in_json, variables_in_toml};
-use crate::codex::trust::portable_trust;
-use crate::model::document::{API_VERSION, KIND, McpTransport};
-use crate::model::{BlobRef, DesiredState, FileEntry, FileMode, MasterInfo, McpServerSpec, Metadata, Spec};
+use crate::codex::portable::MasterPaths;
+use crate::model::document::{API_VERSION, KIND};
+use crate::model::{DesiredState, FileEntry, FileMode, MasterInfo, Metadata, Spec};
 use crate::paths::Roots;
 use crate::reconcile::host::{Host, LockError, RealHost};
 
 use super::identity::{Identity, IdentityError};
-use super::scan::{ScanError, ScanReport, ScannedFile, scan};
+use super::published::{PublishedMark, signed_revision};
+pub use super::published::{SIGNATURE_FILE, STATE_FILE, Written, current_revision};
+use super::scan::{FileStamp, ScanError, ScanReport, ScannedFile, scan};
 use super::settings::{MasterSettings, SettingsError};
 use super::statcache::{StatCache, hash_and_store};
-
-/// Document file name inside the master directory.
-pub const STATE_FILE: &str = "state.yaml";
-/// Signature file name (hex Ed25519 over the exact bytes of state.yaml).
-pub const SIGNATURE_FILE: &str = "state.yaml.sig";
 /// Lock file inside the master directory, held for the whole of a publish.
 pub const LOCK_FILE: &str = "publish.lock";
 /// How long a publish waits for another one (a cold publish of a big tree takes seconds).
@@ -51,7 +51,29 @@ pub struct PublishReport {
     /// Files whose hash came from the stat cache (not read again).
     pub cached: usize,
     /// The scan, for its lists of what was left out.
-    pub scan: ScanReport,
+    pub scan: Arc<ScanReport>,
+    /// The document written, when the revision changed.
+    pub written: Option<Arc<Written>>,
+}
+
+/// What [`publish_warm`] keeps from one publish to the next in the same process: the scan and
+/// the settings it was taken with, the stat cache, and the pair of files last published.
+/// Emptied by a failed publish, so the next one starts from a full scan.
+#[derive(Debug, Default)]
+pub struct WarmState {
+    settings: Option<MasterSettings>,
+    scan: Option<Arc<ScanReport>>,
+    cache: Option<StatCache>,
+    published: Option<PublishedMark>,
+}
+
+/// What changed since the previous publish of a [`WarmState`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changes {
+    /// Unknown: scan the whole tree.
+    Everything,
+    /// Only these paths (relative to CODEX_HOME, `/`-separated) or what is below them.
+    Paths(Vec<String>),
 }
 
 /// Why a publish stopped. Nothing is published when any of these happens.
@@ -125,8 +147,15 @@ impl crate::exit::ExitStatus for PublishError {
 
 /// Scan, store and sign. `roots.codex_home` is the tree published.
 pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
+    publish_warm(roots, &mut WarmState::default(), Changes::Everything)
+}
+
+/// [`publish`] for a process that publishes again and again (`master serve`'s watcher): starts
+/// from what `warm` kept and, when `changes` names the paths that changed, scans only those.
+/// On error `warm` is emptied (the next publish scans everything) and nothing is published.
+pub fn publish_warm(roots: &Roots, warm: &mut WarmState, changes: Changes) -> Result<PublishReport, PublishError> {
     let started = std::time::Instant::now();
-    let result = publish_now(roots);
+    let result = publish_now(roots, warm, changes);
     let ms = started.elapsed().as_millis() as u64;
     match &result {
         Ok(r) => tracing::info!(
@@ -139,22 +168,58 @@ pub fn publish(roots: &Roots) -> Result<PublishReport, PublishError> {
             ms,
             "publish done"
         ),
-        Err(e) => tracing::debug!(ms, "publish failed: {e}"),
+        Err(e) => {
+            *warm = WarmState::default();
+            tracing::debug!(ms, "publish failed: {e}")
+        }
     }
     result
 }
 
-fn publish_now(roots: &Roots) -> Result<PublishReport, PublishError> {
+/// The scan for this publish: a rescan of the warm one when the changed paths are known and
+/// the settings are the same, else a full scan. True when the set of paths may have moved.
+fn scan_for(
+    roots: &Roots,
+    settings: &MasterSettings,
+    warm: &mut WarmState,
+    changes: Changes,
+) -> Result<(ScanReport, bool), PublishError> {
+    let previous = warm.scan.take().filter(|_| warm.settings.as_ref() == Some(settings));
+    match (changes, previous) {
+        (Changes::Paths(paths), Some(previous)) => {
+            let previous = Arc::try_unwrap(previous).unwrap_or_else(|shared| clone_scan(&shared));
+            let done = super::rescan::rescan(&roots.codex_home, settings, previous, &paths)?;
+            Ok((done.report, done.paths_changed))
+        }
+        _ => Ok((scan(&roots.codex_home, settings)?, true)),
+    }
+}
+
+fn clone_scan(r: &ScanReport) -> ScanReport {
+    ScanReport {
+        files: r.files.clone(),
+        symlinks: r.symlinks.clone(),
+        runtime_skipped: r.runtime_skipped.clone(),
+        not_included: r.not_included.clone(),
+        special_skipped: r.special_skipped.clone(),
+        excluded: r.excluded.clone(),
+    }
+}
+
+fn publish_now(roots: &Roots, warm: &mut WarmState, changes: Changes) -> Result<PublishReport, PublishError> {
     let dir = roots.master_dir();
     let settings = MasterSettings::load(&dir)?;
     // After the settings: a machine that is not a master gets NotInitialized, not a new dir.
     let _lock = RealHost.lock(&dir.join(LOCK_FILE), LOCK_WAIT)?;
     let identity = Identity::load(&dir)?;
     let mut phases = Phases::start();
-    let report = scan(&roots.codex_home, &settings)?;
+    let (report, paths_changed) = scan_for(roots, &settings, warm, changes)?;
     phases.mark("scan");
-    // Followers refuse a document with a path they cannot hold; refuse it here, naming it.
-    crate::model::relpath::validate_set(report.files.iter().map(|f| f.rel.as_str()))?;
+    if paths_changed {
+        // Followers refuse a document with a path they cannot hold; refuse it here, naming it.
+        crate::model::relpath::validate_set(report.files.iter().map(|f| f.rel.as_str()))?;
+    }
+    phases.mark("validate");
     let blobs = BlobStore::new(dir.join("blobs"));
     let master_paths = MasterPaths {
         home: roots.home.display().to_string(),
@@ -170,14 +235,14 @@ fn publish_now(roots: &Roots) -> Result<PublishReport, PublishError> {
         path_variables: Vec::new(),
     };
     let bytes = report.files.iter().map(|f| f.size).sum();
-    let mut variables = BTreeSet::new();
     // Plain files: hashed (or found in the stat cache) and stored in parallel.
     let plain: Vec<&ScannedFile> = report
         .files
         .iter()
         .filter(|f| f.rel != CONFIG_TOML && f.rel != HOOKS_JSON)
         .collect();
-    let cache = StatCache::load(&dir);
+    let cache = warm.cache.take().unwrap_or_else(|| StatCache::load(&dir));
+    phases.mark("load");
     let started = std::time::SystemTime::now();
     let stored = hash_and_store(&plain, &blobs, &cache)?;
     let cached = stored.iter().filter(|s| s.cached).count();
@@ -191,99 +256,66 @@ fn publish_now(roots: &Roots) -> Result<PublishReport, PublishError> {
             class: file.class,
         });
     }
-    let mut hooks_value = None;
-    if let Some(file) = report.files.iter().find(|f| f.rel == HOOKS_JSON) {
-        let text = read_text(&file.abs)?;
-        let mut value = parse_hooks(&file.abs, &text)?;
-        portable_json(&mut value, &master_paths);
-        variables.extend(variables_in_json(&value));
-        let pretty = serde_json::to_string_pretty(&value).map_err(|e| PublishError::Serialize(e.to_string()))? + "\n";
-        spec.hooks = Some(put(&blobs, pretty.as_bytes())?);
-        hooks_value = Some(value);
-    }
-    if let Some(file) = report.files.iter().find(|f| f.rel == CONFIG_TOML) {
-        let text = read_text(&file.abs)?;
-        let mut doc = parse_config(&file.abs, &text)?;
-        portable_toml(&mut doc, &master_paths);
-        variables.extend(variables_in_toml(&doc));
-        // Trust is published over the portable hooks (the same on every machine); a hook
-        // whose variables the master cannot rebuild stays untrusted.
-        let mut master_vars = master_paths.variables.clone();
-        master_vars.insert("home".into(), master_paths.home.trim_end_matches(['/', '\\']).into());
-        master_vars.insert(
-            "codexHome".into(),
-            master_paths.codex_home.trim_end_matches(['/', '\\']).into(),
-        );
-        let names: Vec<String> = variables.iter().cloned().collect();
-        let _ = portable_trust(&mut doc, hooks_value.as_ref(), &master_vars, &names);
-        let portable = doc.to_string();
-        spec.mcp_servers = mcp_servers(&file.abs, &portable)?;
-        let env = crate::mcp::infer::InferEnv::from_process(master_paths.clone());
-        crate::mcp::attach_artifacts(&mut spec.mcp_servers, &env, &blobs)?;
-        spec.config = Some(put(&blobs, portable.as_bytes())?);
-    }
-    // Best effort: a cache that could not be written only means hashing again next time.
-    // Rewritten only when some file was read or a shard stamp is not recorded yet (a fully cached
-    // publish would write it unchanged).
-    if stored.iter().any(|s| !s.cached) || cache.len() != plain.len() || cache.shards_stale(&blobs) {
-        let _ = StatCache::save(&dir, &plain, &stored, &blobs, started);
-    }
+    super::publish_config::config_and_hooks(&report, &master_paths, &blobs, &mut spec)?;
+    let mcp_servers = spec.mcp_servers.len();
     phases.mark("config");
-    variables.remove("home");
-    variables.remove("codexHome");
-    spec.path_variables = variables.into_iter().collect();
-
-    let revision = spec.revision();
-    // Unchanged only when the published document verifies with this identity: a lost signature
-    // or a rotated key (master init --rotate-key) signs again.
-    let previous = signed_revision(&dir, &identity);
-    let changed = previous.as_deref() != Some(revision.as_str());
-    phases.mark("revision");
-    if changed {
-        let doc = DesiredState {
-            api_version: API_VERSION.into(),
-            kind: KIND.into(),
-            metadata: Metadata {
-                revision: revision.clone(),
-                master: MasterInfo {
-                    fingerprint: identity.fingerprint(),
-                    public_key: identity.public_key_hex(),
-                    hostname: gethostname::gethostname().to_string_lossy().into_owned(),
-                    home: master_paths.home.clone(),
-                    codex_home: master_paths.codex_home.clone(),
-                },
-                generated_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            },
-            spec,
-        };
-        let yaml = crate::model::yaml::to_yaml(&doc).map_err(|e| PublishError::Serialize(e.to_string()))?;
-        phases.mark("yaml");
-        let signature = identity.sign(yaml.as_bytes());
-        phases.mark("sign");
-        crate::fs::write_atomic(&dir.join(STATE_FILE), yaml.as_bytes(), 0o600)?;
-        crate::fs::write_atomic(&dir.join(SIGNATURE_FILE), format!("{signature}\n").as_bytes(), 0o600)?;
-        super::history::record(&dir, yaml.as_bytes());
-        phases.mark("write");
-        phases.log();
-        return Ok(PublishReport {
-            revision,
-            changed,
-            files: report.files.len(),
-            bytes,
-            mcp_servers: doc.spec.mcp_servers.len(),
-            cached,
-            scan: report,
+    let dir = dir.as_path();
+    let (written, cache, revision) = std::thread::scope(|threads| -> Result<_, PublishError> {
+        // The next stat cache is recorded and written beside the rest. Best effort: a cache
+        // that could not be written only means hashing again next time. One equal to the
+        // cache loaded is not written again.
+        let saver = threads.spawn(|| {
+            let next = StatCache::record(&plain, &stored, &blobs, started);
+            if next == cache {
+                return Some(cache);
+            }
+            next.write(dir).ok().map(|()| next)
         });
-    }
+        let revision = spec.revision();
+        phases.mark("revision");
+        // Unchanged only when the published document verifies with this identity: a lost
+        // signature or a rotated key (master init --rotate-key) signs again.
+        let marked = warm
+            .published
+            .as_ref()
+            .and_then(|m| m.revision_if_current(dir, &identity));
+        let previous = match marked {
+            Some(r) => Some(r.to_string()),
+            None => {
+                let r = signed_revision(dir, &identity);
+                warm.published = r.as_deref().and_then(|r| PublishedMark::take(dir, &identity, r));
+                r
+            }
+        };
+        phases.mark("verify");
+        let written = if previous.as_deref() == Some(revision.as_str()) {
+            None
+        } else {
+            let written = write_document(dir, &identity, &master_paths, &revision, spec, &mut phases, threads)?;
+            warm.published = PublishedMark::take(dir, &identity, &revision);
+            Some(Arc::new(written))
+        };
+        let cache = saver.join().ok().flatten();
+        Ok((written, cache, revision))
+    })?;
+    phases.mark("join");
     phases.log();
+    let report = Arc::new(report);
+    *warm = WarmState {
+        settings: Some(settings),
+        scan: Some(report.clone()),
+        cache,
+        published: warm.published.take(),
+    };
     Ok(PublishReport {
         revision,
-        changed,
+        changed: written.is_some(),
         files: report.files.len(),
         bytes,
-        mcp_servers: spec.mcp_servers.len(),
+        mcp_servers,
         cached,
         scan: report,
+        written,
     })
 }
 
@@ -314,111 +346,63 @@ impl Phases {
     }
 }
 
-/// The revision in `dir/state.yaml`, if one was published and still parses.
-pub fn current_revision(dir: &Path) -> Option<String> {
-    let bytes = fs_err::read(dir.join(STATE_FILE)).ok()?;
-    revision_of(&bytes)
-}
-
-/// The revision of published document bytes without parsing `spec` (thousands of entries):
-/// only the part before the top-level `spec:` key, which publish writes last. Falls back to a
-/// full parse when the bytes are not laid out that way.
-fn revision_of(bytes: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Head {
-        metadata: HeadMetadata,
-    }
-    #[derive(serde::Deserialize)]
-    struct HeadMetadata {
-        revision: String,
-    }
-    let head = bytes
-        .windows(7)
-        .position(|w| w == b"\nspec:\n" || w == b"\nspec: ")
-        .map(|end| &bytes[..end + 1]);
-    if let Some(head) = head
-        && let Ok(h) = serde_yaml::from_slice::<Head>(head)
-    {
-        return Some(h.metadata.revision);
-    }
-    let doc: DesiredState = serde_yaml::from_slice(bytes).ok()?;
-    Some(doc.metadata.revision)
-}
-
-/// The published revision, only when `state.yaml.sig` verifies with this identity: a lost or
-/// broken signature (say, a crash between the two writes) makes the next publish sign again.
-fn signed_revision(dir: &Path, identity: &Identity) -> Option<String> {
-    let bytes = fs_err::read(dir.join(STATE_FILE)).ok()?;
-    let signature = fs_err::read_to_string(dir.join(SIGNATURE_FILE)).ok()?;
-    super::identity::verify(&identity.public_key_hex(), &bytes, signature.trim()).ok()?;
-    revision_of(&bytes)
-}
-
-fn put(blobs: &BlobStore, bytes: &[u8]) -> Result<BlobRef, PublishError> {
-    Ok(BlobRef {
-        sha256: blobs.put_bytes(bytes)?,
-        size: bytes.len() as u64,
+/// Serialize, sign and write the document of `spec` (state.yaml, then state.yaml.sig, each
+/// atomically); the history copy ([`super::history`]) is written on a thread of `threads`.
+fn write_document<'scope>(
+    dir: &'scope Path,
+    identity: &Identity,
+    master_paths: &MasterPaths,
+    revision: &str,
+    spec: Spec,
+    phases: &mut Phases,
+    threads: &'scope std::thread::Scope<'scope, '_>,
+) -> Result<Written, PublishError> {
+    let document = DesiredState {
+        api_version: API_VERSION.into(),
+        kind: KIND.into(),
+        metadata: Metadata {
+            revision: revision.to_string(),
+            master: MasterInfo {
+                fingerprint: identity.fingerprint(),
+                public_key: identity.public_key_hex(),
+                hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+                home: master_paths.home.clone(),
+                codex_home: master_paths.codex_home.clone(),
+            },
+            generated_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        },
+        spec,
+    };
+    let yaml = crate::model::yaml::to_yaml(&document).map_err(|e| PublishError::Serialize(e.to_string()))?;
+    let bytes = bytes::Bytes::from(yaml.into_bytes());
+    phases.mark("yaml");
+    // The document goes to disk (and waits for its fsync) while it is signed.
+    let state = {
+        let bytes = bytes.clone();
+        threads.spawn(move || crate::fs::prepare_write(&dir.join(STATE_FILE), &bytes, 0o600))
+    };
+    let signature = identity.sign(&bytes);
+    phases.mark("sign");
+    let state = state.join().map_err(|_| {
+        std::io::Error::other(format!(
+            "writing {}: the thread panicked",
+            dir.join(STATE_FILE).display()
+        ))
+    })??;
+    state.commit()?;
+    crate::fs::write_atomic(&dir.join(SIGNATURE_FILE), format!("{signature}\n").as_bytes(), 0o600)?;
+    let signature_stamp = FileStamp::of_path(&dir.join(SIGNATURE_FILE))?;
+    phases.mark("write");
+    let copy = bytes.clone();
+    threads.spawn(move || super::history::record(dir, &copy));
+    Ok(Written {
+        document,
+        bytes,
+        signature,
+        signature_stamp,
     })
 }
 
-fn read_text(path: &Path) -> Result<String, PublishError> {
-    let bytes = fs_err::read(path)?;
-    String::from_utf8(bytes).map_err(|_| PublishError::NotText(path.to_path_buf()))
-}
-
-/// Every `[mcp_servers.*]` table of the (portable) config, with its transport.
-fn mcp_servers(path: &Path, portable: &str) -> Result<BTreeMap<String, McpServerSpec>, PublishError> {
-    let table: toml::Table = toml::from_str(portable).map_err(|e| ParseError {
-        path: path.to_path_buf(),
-        line: 0,
-        column: 0,
-        reason: e.to_string(),
-    })?;
-    let mut out = BTreeMap::new();
-    let Some(toml::Value::Table(servers)) = table.get("mcp_servers") else {
-        return Ok(out);
-    };
-    for (name, server) in servers {
-        let toml::Value::Table(server) = server else { continue };
-        let transport = if server.contains_key("url") {
-            McpTransport::Http
-        } else {
-            McpTransport::Stdio
-        };
-        let definition = match serde_json::to_value(server) {
-            Ok(serde_json::Value::Object(map)) => map,
-            _ => continue,
-        };
-        out.insert(
-            name.clone(),
-            McpServerSpec {
-                transport,
-                definition,
-                artifact: None,
-            },
-        );
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn revision_of_reads_the_head_and_falls_back_to_a_full_parse() {
-        let text = include_str!("../../examples/desired-state/master-basic.yaml");
-        let doc: DesiredState = serde_yaml::from_str(text).unwrap();
-        assert_eq!(revision_of(text.as_bytes()), Some(doc.metadata.revision.clone()));
-        // spec first: no head before it, so the whole document is parsed.
-        let mut reordered = serde_yaml::Mapping::new();
-        let value: serde_yaml::Mapping = serde_yaml::from_str(text).unwrap();
-        for key in ["spec", "apiVersion", "kind", "metadata"] {
-            reordered.insert(key.into(), value[key].clone());
-        }
-        let bytes = serde_yaml::to_string(&reordered).unwrap();
-        assert!(bytes.starts_with("spec:"));
-        assert_eq!(revision_of(bytes.as_bytes()), Some(doc.metadata.revision));
-        assert_eq!(revision_of(b"not: [yaml"), None);
-    }
-}
+#[path = "publish_tests.rs"]
+mod tests;

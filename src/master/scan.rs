@@ -45,6 +45,14 @@ pub struct FileStamp {
 }
 
 impl FileStamp {
+    /// The stamp and size of `path` (symlinks followed).
+    ///
+    /// Errors: the `stat` error, naming the path.
+    pub fn of_path(path: &Path) -> std::io::Result<(FileStamp, u64)> {
+        let meta = fs_err::metadata(path)?;
+        Ok((FileStamp::of(&meta), meta.len()))
+    }
+
     /// The stamp of already-read metadata.
     pub fn of(meta: &std::fs::Metadata) -> Self {
         #[cfg(unix)]

@@ -19,7 +19,6 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use warp::http::HeaderMap;
@@ -31,7 +30,7 @@ use crate::model::wire::{APPLIED_REVISION_HEADER, FOLLOWER_HEADER, Meta, PROTOCO
 use super::followers::{FLUSH_INTERVAL, SeenTracker};
 use super::identity::verify;
 use super::listen::Limits;
-use super::publish::{SIGNATURE_FILE, STATE_FILE};
+use super::publish::{PublishReport, SIGNATURE_FILE, STATE_FILE, Written};
 use super::tokens::TokenFile;
 use super::watch::{WatchEvent, WatchLog, WatchOptions, Watcher};
 use crate::paths::Roots;
@@ -90,21 +89,16 @@ pub(super) struct Ctx {
     seen: SeenTracker,
 }
 
-/// What identifies a version of a small file cheaply: mtime, length and (Unix) inode. The
-/// inode changes on every atomic rewrite, so two writes within one mtime tick are still seen.
-type FileStamp = (SystemTime, u64, u64);
+/// What identifies a version of a small file cheaply: mtime, ctime, inode and size. The inode
+/// changes on every atomic rewrite, so two writes within one mtime tick are still seen.
+type FileStamp = (super::scan::FileStamp, u64);
 
 fn stamp(path: &Path) -> FileStamp {
-    try_stamp(path).unwrap_or((SystemTime::UNIX_EPOCH, 0, 0))
+    try_stamp(path).unwrap_or_default()
 }
 
 fn try_stamp(path: &Path) -> std::io::Result<FileStamp> {
-    let m = fs_err::metadata(path)?;
-    #[cfg(unix)]
-    let ino = std::os::unix::fs::MetadataExt::ino(&m);
-    #[cfg(not(unix))]
-    let ino = 0;
-    Ok((m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len(), ino))
+    super::scan::FileStamp::of_path(path)
 }
 
 impl Ctx {
@@ -148,6 +142,18 @@ impl Ctx {
     /// one is kept in the history and the delta is worth sending (see [`super::history`]).
     pub(super) fn state_delta(&self, served: &Served, base: &str) -> Option<Bytes> {
         self.deltas.get(&self.dir, base, &served.state, &served.state_sha256)
+    }
+
+    /// Serve `written`, just published by this process, without reading it back: the document
+    /// is the one signed, and its signature file's stamp (taken under the publish lock) makes a
+    /// later publish by another process (`master rebuild`) be read from disk as usual.
+    pub(super) fn install(&self, written: &Written) {
+        let fresh = Arc::new(served_from(
+            &written.document,
+            written.bytes.clone(),
+            written.signature.clone(),
+        ));
+        *self.served.lock().unwrap_or_else(|p| p.into_inner()) = Some((written.signature_stamp, fresh));
     }
 
     fn last_good(&self) -> Option<Arc<Served>> {
@@ -208,6 +214,11 @@ fn load_served(dir: &Path) -> Result<Served, ServeError> {
         .to_string();
     let doc: DesiredState = serde_yaml::from_slice(&state).map_err(|e| err(format!("{STATE_FILE}: {e}")))?;
     verify(&doc.metadata.master.public_key, &state, &signature).map_err(|e| err(format!("{SIGNATURE_FILE}: {e}")))?;
+    Ok(served_from(&doc, Bytes::from(state), signature))
+}
+
+/// What is served for the signed document `doc` whose bytes are `state`.
+fn served_from(doc: &DesiredState, state: Bytes, signature: String) -> Served {
     let mut blobs: HashSet<String> = doc.spec.files.iter().map(|f| f.sha256.clone()).collect();
     blobs.extend(
         doc.spec
@@ -224,13 +235,13 @@ fn load_served(dir: &Path) -> Result<Served, ServeError> {
         revision: doc.metadata.revision.clone(),
         generated_at: doc.metadata.generated_at.clone(),
     };
-    Ok(Served {
+    Served {
         meta,
         state_sha256: crate::model::delta::digest(&state),
-        state: Bytes::from(state),
+        state,
         signature,
         blobs,
-    })
+    }
 }
 
 /// [`serve_with`] for `roots`, republishing whenever what is published changes (see
@@ -250,8 +261,11 @@ pub async fn serve_watching(
     let ctx = Arc::new(Ctx::new(roots.master_dir()));
     let loaded = {
         let ctx = ctx.clone();
-        Box::new(move || {
-            let _ = ctx.served();
+        Box::new(move |report: &PublishReport| match &report.written {
+            Some(written) => ctx.install(written),
+            None => {
+                let _ = ctx.served();
+            }
         })
     };
     let started = {

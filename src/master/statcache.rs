@@ -56,7 +56,7 @@ pub struct Entry {
 }
 
 /// The cache: relative path -> [`Entry`] (sorted by path), and the blob store's shard stamps.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct StatCache {
     entries: Vec<(String, Entry)>,
     shards: Vec<(u8, FileStamp)>,
@@ -166,10 +166,60 @@ impl StatCache {
             .collect()
     }
 
-    /// Write the cache of a publish to `dir/statcache.tsv` atomically (0600): `files` and their
-    /// hashes (same order), leaving out racily fresh entries, with the stamps of the shard
-    /// directories of `store` as they are now (racily fresh ones left out). Call it after every
-    /// blob of the publish is committed. No fsync: a torn file has no `end` line and is ignored.
+    /// The cache a publish leaves: `files` and their hashes (same order), leaving out racily
+    /// fresh entries, with the stamps of the shard directories of `store` as they are now
+    /// (racily fresh ones left out). Call it after every blob of the publish is committed.
+    pub fn record(files: &[&ScannedFile], stored: &[Stored], store: &BlobStore, now: SystemTime) -> StatCache {
+        let limit = racy_limit(now);
+        let fresh = |s: &FileStamp| s.mtime_ns >= limit || s.ctime_ns >= limit;
+        let mut entries: Vec<(String, Entry)> = (0..files.len().min(stored.len()))
+            .filter(|&i| files[i].size == stored[i].size && !fresh(&files[i].stamp))
+            .map(|i| {
+                let entry = Entry {
+                    sha256: stored[i].sha256.clone(),
+                    size: stored[i].size,
+                    stamp: files[i].stamp,
+                };
+                (files[i].rel.clone(), entry)
+            })
+            .collect();
+        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries.dedup_by(|a, b| a.0 == b.0);
+        }
+        let shards = shard_stamps(store).into_iter().filter(|(_, s)| !fresh(s)).collect();
+        StatCache { entries, shards }
+    }
+
+    /// Write the cache to `dir/statcache.tsv` atomically (0600). No fsync: a torn file has no
+    /// `end` line and is ignored.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let mut out = String::with_capacity(64 + self.shards.len() * 48 + self.entries.len() * 160);
+        out.push_str(HEADER);
+        out.push('\n');
+        // Writing into a String cannot fail. Stamps go out as i64 (ns until 2262): formatting
+        // an i128 costs several times more, and 10k lines of them showed in the profile.
+        for (shard, s) in &self.shards {
+            let _ = writeln!(out, "shard {shard:02x} {} {} {}", ns(s.mtime_ns), ns(s.ctime_ns), s.ino);
+        }
+        for (rel, e) in &self.entries {
+            let s = &e.stamp;
+            let _ = writeln!(
+                out,
+                "{} {} {} {} {}\t{}",
+                e.sha256,
+                e.size,
+                ns(s.mtime_ns),
+                ns(s.ctime_ns),
+                s.ino,
+                rel
+            );
+        }
+        let _ = writeln!(out, "end {}", self.entries.len());
+        crate::fs::write_atomic_unsynced(&dir.join(FILE_NAME), out.as_bytes(), 0o600)
+    }
+
+    /// [`StatCache::record`] then [`StatCache::write`].
     pub fn save(
         dir: &Path,
         files: &[&ScannedFile],
@@ -177,38 +227,7 @@ impl StatCache {
         store: &BlobStore,
         now: SystemTime,
     ) -> std::io::Result<()> {
-        let limit = racy_limit(now);
-        let fresh = |s: &FileStamp| s.mtime_ns >= limit || s.ctime_ns >= limit;
-        let mut order: Vec<usize> = (0..files.len().min(stored.len()))
-            .filter(|&i| files[i].size == stored[i].size && !fresh(&files[i].stamp))
-            .collect();
-        if !order.is_sorted_by(|&a, &b| files[a].rel < files[b].rel) {
-            order.sort_by(|&a, &b| files[a].rel.cmp(&files[b].rel));
-            order.dedup_by(|a, b| files[*a].rel == files[*b].rel);
-        }
-        let mut out = String::with_capacity(64 + 256 * 48 + order.len() * 160);
-        out.push_str(HEADER);
-        out.push('\n');
-        // Writing into a String cannot fail. Stamps go out as i64 (ns until 2262): formatting
-        // an i128 costs several times more, and 10k lines of them showed in the profile.
-        for (shard, s) in shard_stamps(store).into_iter().filter(|(_, s)| !fresh(s)) {
-            let _ = writeln!(out, "shard {shard:02x} {} {} {}", ns(s.mtime_ns), ns(s.ctime_ns), s.ino);
-        }
-        for &i in &order {
-            let (f, s) = (files[i], &files[i].stamp);
-            let _ = writeln!(
-                out,
-                "{} {} {} {} {}\t{}",
-                stored[i].sha256,
-                stored[i].size,
-                ns(s.mtime_ns),
-                ns(s.ctime_ns),
-                s.ino,
-                f.rel
-            );
-        }
-        let _ = writeln!(out, "end {}", order.len());
-        crate::fs::write_atomic_unsynced(&dir.join(FILE_NAME), out.as_bytes(), 0o600)
+        Self::record(files, stored, store, now).write(dir)
     }
 }
 

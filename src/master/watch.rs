@@ -12,7 +12,15 @@
 //! Before each publish it re-reads master.toml (new include/exclude rules for the filter and
 //! the watched directories). A failed publish writes nothing, so the server keeps serving the
 //! previous revision; the next change retries.
+//!
+//! The events also say *where* things changed: the publisher hands those paths to
+//! [`publish_warm`], which reads only them ([`super::rescan`]) and keeps the scan, the stat
+//! cache and the published pair in memory between rounds. It scans everything at start, after
+//! a failed publish, when the settings changed, when the kernel's event queue overflowed or a
+//! watch failed (the event then asks for a rescan), and past [`MAX_CHANGED_PATHS`] paths.
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -21,14 +29,17 @@ use notify::Watcher as _;
 
 use crate::paths::Roots;
 
-use super::publish::{PublishError, PublishReport, current_revision, publish};
+use super::publish::{Changes, PublishError, PublishReport, WarmState, current_revision, publish_warm};
 use super::settings::MasterSettings;
-use super::watch_paths::{Filter, WatchSet, desired};
+use super::watch_paths::{ChangedPath, Filter, WatchSet, desired};
 
 /// Default quiet period before a republish.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(300);
 /// The longest a change waits for a quiet period, as a multiple of the debounce.
 pub const MAX_DELAY_FACTOR: u32 = 10;
+/// Past this many changed paths in one round, a full scan (one `lstat` per file, in parallel)
+/// costs less than looking at each path on its own.
+pub const MAX_CHANGED_PATHS: usize = 256;
 
 /// Timing of the automatic republish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,9 +98,9 @@ pub enum WatchEvent<'a> {
 /// Where [`WatchEvent`]s go; called from the watcher's threads.
 pub type WatchLog = Arc<dyn Fn(WatchEvent<'_>) + Send + Sync>;
 
-/// Called after every successful publish, on the publisher thread (the server loads the new
-/// document there, off the executor).
-pub type OnPublished = Box<dyn Fn() + Send>;
+/// Called after every successful publish, on the publisher thread (the server takes the new
+/// document from the report there, off the executor).
+pub type OnPublished = Box<dyn Fn(&PublishReport) + Send>;
 
 /// Why watching could not start. The server can still serve without it.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +122,10 @@ struct Pending {
     first: Option<Instant>,
     /// When the latest change arrived.
     last: Instant,
+    /// The paths of the changes not yet handed to a publish; `None` when unknown (scan all).
+    changed: Option<BTreeSet<PathBuf>>,
+    /// Set for good by a watch error: events may be missing, so every round scans all.
+    blind: bool,
     stop: bool,
 }
 
@@ -124,13 +139,30 @@ impl Shared {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn changed(&self) {
+    /// A relevant change at `paths` (`None`: somewhere, unknown).
+    fn changed(&self, paths: Option<&[PathBuf]>) {
         let now = Instant::now();
         let mut p = self.lock();
         p.generation = p.generation.wrapping_add(1);
         p.last = now;
         p.first.get_or_insert(now);
+        match (paths, &mut p.changed) {
+            (Some(paths), Some(set)) => {
+                set.extend(paths.iter().cloned());
+                if set.len() > MAX_CHANGED_PATHS {
+                    p.changed = None;
+                }
+            }
+            _ => p.changed = None,
+        }
         self.wake.notify_all();
+    }
+
+    /// The watcher reported an error (say, the kernel's watch limit): changes may go unseen
+    /// from now on, so publish now and scan everything in every round from here.
+    fn lost(&self) {
+        self.lock().blind = true;
+        self.changed(None);
     }
 
     fn stop(&self) {
@@ -139,8 +171,9 @@ impl Shared {
     }
 
     /// Block until there is something to publish and the quiet period (or the longest wait)
-    /// is over; returns the generation that publish covers, or `None` to stop.
-    fn next(&self, done: u64, options: WatchOptions) -> Option<u64> {
+    /// is over; returns the generation that publish covers and the paths changed up to it
+    /// (`None`: unknown), or `None` to stop.
+    fn next(&self, done: u64, options: WatchOptions) -> Option<(u64, Option<BTreeSet<PathBuf>>)> {
         let mut p = self.lock();
         while p.generation == done && !p.stop {
             p = self.wake.wait(p).unwrap_or_else(|e| e.into_inner());
@@ -162,7 +195,8 @@ impl Shared {
             return None;
         }
         p.first = None;
-        Some(p.generation)
+        let changed = p.changed.replace(BTreeSet::new()).filter(|_| !p.blind);
+        Some((p.generation, changed))
     }
 }
 
@@ -174,21 +208,32 @@ struct Publisher {
     filter: Arc<RwLock<Filter>>,
     log: WatchLog,
     on_published: OnPublished,
+    warm: WarmState,
+    /// A watch could not be set up once: some directory may have no watch, so every round
+    /// scans all (as the first one does).
+    blind: bool,
 }
 
 impl Publisher {
-    /// Re-read master.toml, adjust filter and watches, publish, report.
-    fn round(&mut self) {
+    /// Re-read master.toml, adjust filter and watches, publish (reading only `changed` when
+    /// known), report.
+    fn round(&mut self, changed: Option<BTreeSet<PathBuf>>) {
         let settings = MasterSettings::load(&self.roots.master_dir()).ok();
-        *self.filter.write().unwrap_or_else(|p| p.into_inner()) = Filter::new(&self.roots, settings.as_ref());
+        let filter = Filter::new(&self.roots, settings.as_ref());
+        let mut changes = changes(&filter, changed);
+        *self.filter.write().unwrap_or_else(|p| p.into_inner()) = filter;
         let wanted = desired(&self.roots, settings.as_ref());
         for problem in self.watches.refresh(&mut self.notify, &wanted) {
+            self.blind = true;
             (self.log)(WatchEvent::Problem(problem));
         }
+        if self.blind {
+            changes = Changes::Everything;
+        }
         let started = Instant::now();
-        match publish(&self.roots) {
+        match publish_warm(&self.roots, &mut self.warm, changes) {
             Ok(report) => {
-                (self.on_published)();
+                (self.on_published)(&report);
                 (self.log)(WatchEvent::Published {
                     report: &report,
                     took: started.elapsed(),
@@ -204,6 +249,24 @@ impl Publisher {
             }
         }
     }
+}
+
+/// What a publish must look at: the changed paths relative to CODEX_HOME, or everything when
+/// some path is unknown (master.toml's own changes need nothing here: new settings make the
+/// publish scan everything anyway).
+fn changes(filter: &Filter, changed: Option<BTreeSet<PathBuf>>) -> Changes {
+    let Some(changed) = changed else {
+        return Changes::Everything;
+    };
+    let mut paths = Vec::with_capacity(changed.len());
+    for path in &changed {
+        match filter.changed_path(path) {
+            ChangedPath::Settings => {}
+            ChangedPath::Rel(rel) => paths.push(rel),
+            ChangedPath::Unknown => return Changes::Everything,
+        }
+    }
+    Changes::Paths(paths)
 }
 
 /// A running watcher. Dropping it stops it without waiting; [`Watcher::stop`] waits for a
@@ -231,6 +294,8 @@ impl Watcher {
                 generation: 0,
                 first: None,
                 last: Instant::now(),
+                changed: Some(BTreeSet::new()),
+                blind: false,
                 stop: false,
             }),
             wake: Condvar::new(),
@@ -240,15 +305,19 @@ impl Watcher {
         let handler = {
             let (shared, filter, log) = (shared.clone(), filter.clone(), log.clone());
             move |event: notify::Result<notify::Event>| {
-                let relevant = match &event {
-                    Ok(event) => filter.read().unwrap_or_else(|p| p.into_inner()).relevant(event),
-                    Err(e) => {
-                        log(WatchEvent::Problem(format!("watch error (publishing to be safe): {e}")));
-                        true
+                match &event {
+                    Ok(event) if filter.read().unwrap_or_else(|p| p.into_inner()).relevant(event) => {
+                        // An overflowed queue or a lost watch asks for a rescan: every path then.
+                        let paths = (!event.need_rescan() && !event.paths.is_empty()).then_some(&event.paths[..]);
+                        shared.changed(paths);
                     }
-                };
-                if relevant {
-                    shared.changed();
+                    Ok(_) => {}
+                    Err(e) => {
+                        log(WatchEvent::Problem(format!(
+                            "watch error (publishing to be safe, and scanning everything from now on): {e}"
+                        )));
+                        shared.lost();
+                    }
                 }
             }
         };
@@ -261,10 +330,12 @@ impl Watcher {
             filter,
             log,
             on_published,
+            warm: WarmState::default(),
+            blind: false,
         };
         // The first round sets the watches up before it scans, so nothing slips between.
         let done = shared.lock().generation;
-        publisher.round();
+        publisher.round(None);
         (publisher.log)(WatchEvent::Started {
             directories: publisher.watches.len(),
         });
@@ -274,8 +345,8 @@ impl Watcher {
                 .name("codexport-watch".into())
                 .spawn(move || {
                     let mut done = done;
-                    while let Some(target) = shared.next(done, options) {
-                        publisher.round();
+                    while let Some((target, changed)) = shared.next(done, options) {
+                        publisher.round(changed);
                         done = target;
                     }
                 })
@@ -313,6 +384,8 @@ mod tests {
                 generation: 0,
                 first: None,
                 last: Instant::now(),
+                changed: Some(BTreeSet::new()),
+                blind: false,
                 stop: false,
             }),
             wake: Condvar::new(),
@@ -327,13 +400,13 @@ mod tests {
     #[test]
     fn a_change_during_a_publish_is_published_after_it() {
         let s = shared();
-        s.changed();
+        s.changed(None);
         let started = Instant::now();
-        let first = s.next(0, FAST).unwrap();
+        let (first, _) = s.next(0, FAST).unwrap();
         assert!(started.elapsed() >= FAST.debounce, "waited for the quiet period");
         // The publish of `first` runs; a change arrives meanwhile.
-        s.changed();
-        let second = s.next(first, FAST).unwrap();
+        s.changed(None);
+        let (second, _) = s.next(first, FAST).unwrap();
         assert!(second > first, "not lost");
         // Nothing new: the publisher sleeps until stopped.
         let waiter = {
@@ -342,7 +415,7 @@ mod tests {
         };
         std::thread::sleep(Duration::from_millis(50));
         s.stop();
-        assert_eq!(waiter.join().unwrap(), None);
+        assert!(waiter.join().unwrap().is_none());
     }
 
     #[test]
@@ -353,14 +426,14 @@ mod tests {
             std::thread::spawn(move || {
                 let start = Instant::now();
                 while start.elapsed() < Duration::from_millis(600) {
-                    s.changed();
+                    s.changed(None);
                     std::thread::sleep(Duration::from_millis(5));
                 }
             })
         };
         std::thread::sleep(Duration::from_millis(10));
         let started = Instant::now();
-        let got = s.next(0, FAST).unwrap();
+        let (got, _) = s.next(0, FAST).unwrap();
         let waited = started.elapsed();
         assert!(got > 0);
         assert!(
@@ -368,5 +441,30 @@ mod tests {
             "max delay, not the end of the stream: {waited:?}"
         );
         writer.join().unwrap();
+    }
+
+    #[test]
+    fn the_changed_paths_of_a_round_are_handed_over_once_and_unknown_ones_mean_everything() {
+        let s = shared();
+        let (a, b) = (
+            PathBuf::from("/h/.codex/AGENTS.md"),
+            PathBuf::from("/h/.codex/skills/x"),
+        );
+        s.changed(Some(std::slice::from_ref(&a)));
+        s.changed(Some(&[b.clone(), a.clone()]));
+        let (first, changed) = s.next(0, FAST).unwrap();
+        assert_eq!(changed, Some(BTreeSet::from([a.clone(), b])));
+        // The next round starts empty, and one unknown change makes it "everything".
+        s.changed(Some(std::slice::from_ref(&a)));
+        s.changed(None);
+        s.changed(Some(&[a]));
+        let (second, changed) = s.next(first, FAST).unwrap();
+        assert_eq!(changed, None);
+        // Too many paths: everything too.
+        let many: Vec<PathBuf> = (0..=MAX_CHANGED_PATHS)
+            .map(|i| PathBuf::from(format!("/h/.codex/p{i}")))
+            .collect();
+        s.changed(Some(&many));
+        assert_eq!(s.next(second, FAST).unwrap().1, None);
     }
 }

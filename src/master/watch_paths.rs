@@ -38,7 +38,35 @@ fn with_resolved(path: PathBuf) -> Vec<PathBuf> {
     }
 }
 
+/// Where an event path is, for the publish that follows.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ChangedPath {
+    /// master.toml.
+    Settings,
+    /// This path below CODEX_HOME (relative, `/`-separated).
+    Rel(String),
+    /// CODEX_HOME itself, a name that is not UTF-8, or somewhere else: scan everything.
+    Unknown,
+}
+
 impl Filter {
+    /// Where `path` (from an event) is: master.toml, a path below CODEX_HOME, or unknown.
+    pub(super) fn changed_path(&self, path: &Path) -> ChangedPath {
+        if self.settings_files.iter().any(|f| f == path) {
+            return ChangedPath::Settings;
+        }
+        let Some(rel) = self.codex_homes.iter().find_map(|h| path.strip_prefix(h).ok()) else {
+            return ChangedPath::Unknown;
+        };
+        let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+        match parts {
+            Some(parts) if !parts.is_empty() && !parts.iter().any(|p| matches!(*p, "." | ".." | "/")) => {
+                ChangedPath::Rel(parts.join("/"))
+            }
+            _ => ChangedPath::Unknown,
+        }
+    }
+
     /// The filter for `settings` (`None`: master.toml is unreadable right now).
     pub(super) fn new(roots: &Roots, settings: Option<&MasterSettings>) -> Self {
         let include = settings.map(|s| {
