@@ -187,22 +187,11 @@ fn scan_for(
     let previous = warm.scan.take().filter(|_| warm.settings.as_ref() == Some(settings));
     match (changes, previous) {
         (Changes::Paths(paths), Some(previous)) => {
-            let previous = Arc::try_unwrap(previous).unwrap_or_else(|shared| clone_scan(&shared));
+            let previous = Arc::unwrap_or_clone(previous);
             let done = super::rescan::rescan(&roots.codex_home, settings, previous, &paths)?;
             Ok((done.report, done.paths_changed))
         }
         _ => Ok((scan(&roots.codex_home, settings)?, true)),
-    }
-}
-
-fn clone_scan(r: &ScanReport) -> ScanReport {
-    ScanReport {
-        files: r.files.clone(),
-        symlinks: r.symlinks.clone(),
-        runtime_skipped: r.runtime_skipped.clone(),
-        not_included: r.not_included.clone(),
-        special_skipped: r.special_skipped.clone(),
-        excluded: r.excluded.clone(),
     }
 }
 

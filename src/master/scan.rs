@@ -81,7 +81,7 @@ impl FileStamp {
 }
 
 /// What a scan found.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ScanReport {
     /// Files to publish, sorted by path.
     pub files: Vec<ScannedFile>,
