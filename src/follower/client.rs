@@ -72,17 +72,22 @@ impl MasterClient {
     /// Like [`MasterClient::new`] with an explicit per-operation `timeout` (the hook passes
     /// what is left of its budget).
     pub fn with_timeout(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, FollowerError> {
-        let http = Client::builder()
+        let mut builder = Client::builder()
             .connect_timeout(Duration::from_secs(5).min(timeout))
             // In the blocking client this bounds each operation (send, each body read), not the
             // whole transfer, so a large sync is not cut off while a stalled master is.
             .timeout(timeout)
-            .user_agent(concat!("codexport/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| FollowerError::Protocol {
-                url: base.into(),
-                reason: e.to_string(),
-            })?;
+            .user_agent(concat!("codexport/", env!("CARGO_PKG_VERSION")));
+        if base.starts_with("http://") {
+            // A plain-HTTP master (every join link): no TLS, so no need for the system's root
+            // certificates, which the platform verifier would otherwise read and parse (about
+            // 140 files) at every hook run.
+            builder = builder.tls_certs_only(std::iter::empty());
+        }
+        let http = builder.build().map_err(|e| FollowerError::Protocol {
+            url: base.into(),
+            reason: e.to_string(),
+        })?;
         Ok(MasterClient {
             base: base.trim_end_matches('/').to_string(),
             token,
@@ -386,3 +391,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     }
     cur.to_string()
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -235,7 +235,9 @@ fn save(roots: &Roots, record: &HookRecord) -> std::io::Result<()> {
     let home = &roots.codexport_home;
     crate::fs::create_private_dir(home)?;
     let json = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
-    crate::fs::write_atomic(&home.join(LAST_FILE), &json, crate::fs::SECRET_MODE)?;
+    // Not fsynced: a status record read by `status` and `doctor`, where an unreadable one
+    // counts as none. An fsync here was a device flush on every Codex session start.
+    crate::fs::write_atomic_unsynced(&home.join(LAST_FILE), &json, crate::fs::SECRET_MODE)?;
     let log = home.join(LOG_FILE);
     if let Some(dir) = log.parent() {
         crate::fs::create_private_dir(dir)?;
