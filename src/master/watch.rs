@@ -135,6 +135,21 @@ struct Shared {
 }
 
 impl Shared {
+    /// Nothing changed yet, nothing stopped.
+    fn new() -> Self {
+        Shared {
+            pending: Mutex::new(Pending {
+                generation: 0,
+                first: None,
+                last: Instant::now(),
+                changed: Some(BTreeSet::new()),
+                blind: false,
+                stop: false,
+            }),
+            wake: Condvar::new(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -289,17 +304,7 @@ impl Watcher {
         log: WatchLog,
         on_published: OnPublished,
     ) -> Result<Watcher, WatchError> {
-        let shared = Arc::new(Shared {
-            pending: Mutex::new(Pending {
-                generation: 0,
-                first: None,
-                last: Instant::now(),
-                changed: Some(BTreeSet::new()),
-                blind: false,
-                stop: false,
-            }),
-            wake: Condvar::new(),
-        });
+        let shared = Arc::new(Shared::new());
         let settings = MasterSettings::load(&roots.master_dir()).ok();
         let filter = Arc::new(RwLock::new(Filter::new(&roots, settings.as_ref())));
         let handler = {

@@ -1,17 +1,7 @@
 use super::*;
 
 fn shared() -> Arc<Shared> {
-    Arc::new(Shared {
-        pending: Mutex::new(Pending {
-            generation: 0,
-            first: None,
-            last: Instant::now(),
-            changed: Some(BTreeSet::new()),
-            blind: false,
-            stop: false,
-        }),
-        wake: Condvar::new(),
-    })
+    Arc::new(Shared::new())
 }
 
 const FAST: WatchOptions = WatchOptions {
