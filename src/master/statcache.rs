@@ -1,8 +1,8 @@
 //! The master's stat cache: `(path, size, mtime, ctime, inode) -> sha256`, so a republish
 //! rehashes only the files that changed; and the parallel hash-and-store of the files that did.
 //!
-//! File: `$CODEXPORT_HOME/master/statcache.tsv`, written atomically (0600) after a publish
-//! that read some file. Lines:
+//! File: `$CODEXPORT_HOME/master/statcache.tsv`, written atomically (0600) by a publish whose
+//! cache differs from the one it started from (on a thread beside signing). Lines:
 //! - `codexport-statcache v2` (a v1 file, from older builds, is ignored: everything is hashed
 //!   once more);
 //! - `shard <2 hex> <mtime ns> <ctime ns> <inode>`: the stamp of a blob store shard directory;
@@ -137,15 +137,6 @@ impl StatCache {
         ok
     }
 
-    /// True when some shard of `store` has no recorded stamp or another one: saving the cache
-    /// again records it, so the next publish needs no lookup there.
-    pub fn shards_stale(&self, store: &BlobStore) -> bool {
-        shard_stamps(store).iter().any(|(shard, stamp)| {
-            let recorded = self.shards.binary_search_by_key(shard, |(s, _)| *s).ok();
-            recorded.map(|i| &self.shards[i].1) != Some(stamp)
-        })
-    }
-
     /// The cached entry of each of `files` (same order) whose size and stamp are unchanged. One
     /// merge pass when `files` is sorted by path (as a scan returns it), else a binary search
     /// each.
@@ -217,17 +208,6 @@ impl StatCache {
         }
         let _ = writeln!(out, "end {}", self.entries.len());
         crate::fs::write_atomic_unsynced(&dir.join(FILE_NAME), out.as_bytes(), 0o600)
-    }
-
-    /// [`StatCache::record`] then [`StatCache::write`].
-    pub fn save(
-        dir: &Path,
-        files: &[&ScannedFile],
-        stored: &[Stored],
-        store: &BlobStore,
-        now: SystemTime,
-    ) -> std::io::Result<()> {
-        Self::record(files, stored, store, now).write(dir)
     }
 }
 

@@ -32,7 +32,9 @@ fn round_trips_and_skips_racy_malformed_and_torn_files() {
         cached: false,
     };
     let (s3, s4) = (stored(3), stored(4));
-    StatCache::save(dir.path(), &[&old, &fresh], &[s3, s4], &store, SystemTime::now()).unwrap();
+    StatCache::record(&[&old, &fresh], &[s3, s4], &store, SystemTime::now())
+        .write(dir.path())
+        .unwrap();
     assert_eq!(
         StatCache::load(dir.path()).len(),
         1,
@@ -80,13 +82,13 @@ fn lookups_agree_sorted_and_unsorted() {
             cached: false,
         })
         .collect();
-    StatCache::save(
-        dir.path(),
+    StatCache::record(
         &[&e, &a, &c],
         &[stored[2].clone(), stored[0].clone(), stored[1].clone()],
         &store,
         SystemTime::now(),
     )
+    .write(dir.path())
     .unwrap();
     let cache = StatCache::load(dir.path());
     let b = scanned("b", 1, 1_000);
@@ -126,13 +128,18 @@ fn a_blob_removed_from_a_recorded_shard_is_stored_again() {
         std::fs::File::open(&shard_dir).unwrap().set_modified(hour_ago).unwrap();
     }
     let later = SystemTime::now() + Duration::from_secs(3600);
-    StatCache::save(dir.path(), &refs, &first, &store, later).unwrap();
+    StatCache::record(&refs, &first, &store, later)
+        .write(dir.path())
+        .unwrap();
     let cache = StatCache::load(dir.path());
     assert_eq!(cache.shards.len(), shard_stamps(&store).len());
-    assert!(!cache.shards_stale(&store));
+    let recorded = |cache: &StatCache| cache.unchanged_shards(&store).iter().filter(|ok| **ok).count();
+    assert_eq!(recorded(&cache), cache.shards.len(), "every shard as recorded");
     let gone = &first[5].sha256;
     fs_err::remove_file(store.path_of(gone)).unwrap();
-    assert!(cache.shards_stale(&store), "the shard lost a blob");
+    let shard = u8::from_str_radix(&gone[..2], 16).unwrap();
+    assert!(!cache.unchanged_shards(&store)[shard as usize], "the shard lost a blob");
+    assert_eq!(recorded(&cache), cache.shards.len() - 1, "only that one");
     let again = hash_and_store(&refs, &store, &cache).unwrap();
     assert!(!again[5].cached, "its blob is gone: read and stored again");
     assert!(store.contains(gone));
@@ -160,7 +167,9 @@ fn hashes_in_parallel_and_reuses_the_cache() {
     assert!(first.iter().all(|s| !s.cached));
     assert_eq!(first[3].sha256, crate::fs::sha256_hex(b"content 3"));
     assert_eq!(first[13].sha256, first[3].sha256);
-    StatCache::save(dir.path(), &refs, &first, &store, SystemTime::now()).unwrap();
+    StatCache::record(&refs, &first, &store, SystemTime::now())
+        .write(dir.path())
+        .unwrap();
     let cache = StatCache::load(dir.path());
     let second = hash_and_store(&refs, &store, &cache).unwrap();
     assert!(second.iter().all(|s| s.cached));
