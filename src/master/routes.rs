@@ -1,11 +1,9 @@
 //! The routes of wire protocol v1 (see [`super::serve`] for the protocol summary): warp
 //! filters and their handlers. Every handler answers; nothing here panics on input.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, TryStreamExt};
 use warp::http::{HeaderMap, HeaderValue, Response, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
@@ -13,6 +11,7 @@ use crate::blobstore::is_sha256_hex;
 use crate::model::delta::{DELTA_BASE_HEADER, DELTA_CONTENT_TYPE};
 use crate::model::wire::{MAX_BLOB_REQUEST_BYTES, MAX_BLOBS_PER_REQUEST, SIGNATURE_HEADER, frame_header};
 
+use super::blob_stream;
 use super::serve::Ctx;
 
 type Resp = warp::reply::Response;
@@ -153,8 +152,6 @@ fn state(ctx: Arc<Ctx>, base: Option<String>) -> Resp {
     resp
 }
 
-type ChunkStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send + Sync>>;
-
 fn blob_batch(ctx: Arc<Ctx>, body: Bytes) -> Resp {
     let served = match ctx.served() {
         Ok(s) => s,
@@ -177,7 +174,7 @@ fn blob_batch(ctx: Arc<Ctx>, body: Bytes) -> Resp {
         )
         .into_response();
     }
-    let mut frames = Vec::with_capacity(hashes.len());
+    let mut parts = Vec::with_capacity(hashes.len());
     for hash in hashes {
         if !is_sha256_hex(&hash) {
             return warp::reply::with_status("blob names are 64 lowercase hex digits", StatusCode::BAD_REQUEST)
@@ -199,15 +196,13 @@ fn blob_batch(ctx: Arc<Ctx>, body: Bytes) -> Resp {
         let Ok(header) = frame_header(&hash, size) else {
             return not_found();
         };
-        frames.push((header, path));
+        parts.push(blob_stream::Part {
+            head: Some(header.to_vec()),
+            path,
+            size,
+        });
     }
-    let stream = futures_util::stream::iter(frames).flat_map(|(header, path)| -> ChunkStream {
-        let head = futures_util::stream::once(async move { Ok(Bytes::copy_from_slice(&header)) });
-        let body = futures_util::stream::once(async move { tokio::fs::File::open(path).await })
-            .map_ok(tokio_util::io::ReaderStream::new)
-            .try_flatten();
-        Box::pin(head.chain(body))
-    });
+    let stream = blob_stream::stream(parts);
     let mut resp = warp::reply::stream(stream).into_response();
     resp.headers_mut().insert(
         "content-type",
@@ -223,10 +218,11 @@ fn one_blob(ctx: &Ctx, hash: &str) -> Resp {
     if !is_sha256_hex(hash) || !served.blobs.contains(hash) {
         return not_found();
     }
-    let Ok(file) = std::fs::File::open(ctx.store.path_of(hash)) else {
+    let path = ctx.store.path_of(hash);
+    let Ok(size) = std::fs::metadata(&path).map(|m| m.len()) else {
         return not_found();
     };
-    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+    let stream = blob_stream::stream(vec![blob_stream::Part { head: None, path, size }]);
     let mut resp = warp::reply::stream(stream).into_response();
     let headers = resp.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/octet-stream"));

@@ -1,0 +1,171 @@
+//! The body of a blob answer (`POST /v1/blobs` frames, `GET /v1/blobs/{sha256}` raw bytes),
+//! read on one blocking thread into chunks of up to [`CHUNK`] bytes.
+//!
+//! Why not `tokio::fs` + `ReaderStream`: every `tokio::fs` open and read is a hop to the
+//! blocking pool, and `ReaderStream` reads 4 KiB at a time, so a 10k-file, 148 MiB batch cost
+//! about 40 000 hops and 2.4-2.9 s to stream to `curl -o /dev/null` on loopback (benches/README,
+//! session 7). Here one thread opens the files one after another (one descriptor at a time,
+//! whatever the batch), packs frame headers and small blobs together into one chunk and hands
+//! full chunks to the response through a bounded channel ([`QUEUED`] chunks, so memory stays
+//! below `QUEUED * CHUNK` whatever the batch size and however slow the follower reads).
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::sync::mpsc;
+
+/// Bytes per chunk handed to the HTTP body (256 KiB).
+pub(super) const CHUNK: usize = 256 * 1024;
+/// Chunks waiting for the socket at most (so at most 2 MiB of a batch in memory).
+const QUEUED: usize = 8;
+
+/// One part of an answer: an optional frame header, then exactly `size` bytes of `path`.
+pub(super) struct Part {
+    /// Written before the file's bytes (the frame header of `POST /v1/blobs`; none for a
+    /// single raw blob).
+    pub head: Option<Vec<u8>>,
+    /// The blob file.
+    pub path: PathBuf,
+    /// Its size when the request was checked; a file that is shorter now ends the stream with
+    /// an error (the follower then reports a truncated answer), never with wrong bytes.
+    pub size: u64,
+}
+
+/// Stream `parts` in order. Must be called within a tokio runtime (it starts one blocking task).
+/// An I/O error ends the stream with that error, which aborts the response; a follower that
+/// goes away stops the reading thread at its next chunk.
+pub(super) fn stream(parts: Vec<Part>) -> impl Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static {
+    let (tx, rx) = mpsc::channel(QUEUED);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = fill(parts, &tx) {
+            // The receiver may be gone too; nothing else to tell.
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+}
+
+/// Why the reading stopped early without an I/O error: the response was dropped.
+struct Gone;
+
+fn fill(parts: Vec<Part>, tx: &mpsc::Sender<std::io::Result<Bytes>>) -> std::io::Result<()> {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let send = |chunk: &mut Vec<u8>| -> Result<(), Gone> {
+        let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK));
+        tx.blocking_send(Ok(Bytes::from(full))).map_err(|_| Gone)
+    };
+    for part in parts {
+        if let Some(head) = &part.head {
+            if chunk.len() + head.len() > CHUNK && send(&mut chunk).is_err() {
+                return Ok(());
+            }
+            chunk.extend_from_slice(head);
+        }
+        let mut file = fs_err::File::open(&part.path)?;
+        let mut left = part.size;
+        while left > 0 {
+            if chunk.len() == CHUNK && send(&mut chunk).is_err() {
+                return Ok(());
+            }
+            let room = (CHUNK - chunk.len()) as u64;
+            let want = left.min(room);
+            // `take` + `read_to_end` reads into the chunk's spare capacity: no zeroing, no copy.
+            let got = (&mut file).take(want).read_to_end(&mut chunk)? as u64;
+            if got < want {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{} is shorter than the {} bytes it had when the request was checked",
+                        part.path.display(),
+                        part.size
+                    ),
+                ));
+            }
+            left -= got;
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = send(&mut chunk);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    fn collect(parts: Vec<Part>) -> (Vec<u8>, Option<std::io::Error>, usize) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let mut body = Vec::new();
+            let mut chunks = 0;
+            let mut s = Box::pin(stream(parts));
+            while let Some(item) = s.next().await {
+                match item {
+                    Ok(b) => {
+                        assert!(b.len() <= CHUNK, "a chunk of {} bytes", b.len());
+                        chunks += 1;
+                        body.extend_from_slice(&b);
+                    }
+                    Err(e) => return (body, Some(e), chunks),
+                }
+            }
+            (body, None, chunks)
+        })
+    }
+
+    #[test]
+    fn heads_and_files_arrive_in_order_in_bounded_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut parts = Vec::new();
+        let mut expected = Vec::new();
+        // Small files packed together, and one spanning several chunks.
+        for (i, size) in [0usize, 1, 100, 3 * CHUNK + 17, 5].into_iter().enumerate() {
+            let bytes: Vec<u8> = (0..size).map(|b| (b * 7 + i) as u8).collect();
+            let path = dir.path().join(format!("blob{i}"));
+            std::fs::write(&path, &bytes).unwrap();
+            let head = format!("head{i}").into_bytes();
+            expected.extend_from_slice(&head);
+            expected.extend_from_slice(&bytes);
+            parts.push(Part {
+                head: Some(head),
+                path,
+                size: size as u64,
+            });
+        }
+        let (body, err, chunks) = collect(parts);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(body, expected);
+        assert_eq!(chunks, 4, "3 full chunks and the rest");
+    }
+
+    #[test]
+    fn a_file_shorter_than_its_size_ends_the_stream_with_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shrunk");
+        std::fs::write(&path, b"abc").unwrap();
+        let (body, err, _) = collect(vec![Part {
+            head: None,
+            path,
+            size: 10,
+        }]);
+        let err = err.expect("an error");
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert!(err.to_string().contains("shrunk"), "{err}");
+        assert!(body.len() <= 3, "never more than the file has");
+    }
+
+    #[test]
+    fn a_missing_file_ends_the_stream_with_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, err, _) = collect(vec![Part {
+            head: None,
+            path: dir.path().join("gone"),
+            size: 1,
+        }]);
+        assert!(err.expect("an error").to_string().contains("gone"));
+    }
+}
