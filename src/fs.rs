@@ -43,7 +43,7 @@ fn prepare_with(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> std::io:
         .parent()
         .ok_or_else(|| std::io::Error::other(format!("{} has no parent directory", path.display())))?;
     let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)?;
-    set_mode(tmp.path(), mode)?;
+    set_open_mode(tmp.as_file(), tmp.path(), mode)?;
     tmp.write_all(bytes)?;
     if durable {
         tmp.as_file().sync_all()?;
@@ -98,7 +98,7 @@ fn copy_atomic_with(src: &Path, dst: &Path, mode: u32, durable: bool) -> std::io
         .parent()
         .ok_or_else(|| std::io::Error::other(format!("{} has no parent directory", dst.display())))?;
     let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)?;
-    set_mode(tmp.path(), mode)?;
+    set_open_mode(tmp.as_file(), tmp.path(), mode)?;
     let mut input = fs_err::File::open(src)?;
     std::io::copy(&mut input, tmp.as_file_mut())?;
     if durable {
@@ -149,6 +149,19 @@ pub fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     }
     #[cfg(not(unix))]
     let _ = (path, mode);
+    Ok(())
+}
+
+/// [`set_mode`] through an open descriptor (`fchmod`, no path lookup); errors name `path`.
+pub fn set_open_mode(file: &std::fs::File, path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("setting the mode of {}: {e}", path.display())))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (file, path, mode);
     Ok(())
 }
 

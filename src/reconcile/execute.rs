@@ -10,6 +10,7 @@ use std::path::Path;
 use crate::paths::Roots;
 
 use super::ReconcileError;
+use super::execute_parallel;
 use super::execute_step::{change, prepare};
 use super::generations::{self, BACKUPS, Generation, GenerationKind};
 use super::host::Host;
@@ -138,9 +139,44 @@ pub fn execute(
         return Err(rolled_back(journal, host, roots, "journal", e));
     }
     // Phase 2: the changes in plan order (installs in their place), flushed once at the end.
-    for step in plan.steps.iter().filter(|s| s.action != Action::Noop) {
+    // Runs of independent file writes go on several threads (see `execute_parallel`).
+    let write_one = |step: &PlanStep| -> std::io::Result<()> {
         crate::crash_point!("execute::step");
+        let (target, backup) = place(step);
+        let parent_ready = match (step.root, target.parent()) {
+            (Root::CodexportHome, Some(parent)) => host.create_private_dir_all(parent),
+            _ => Ok(()),
+        };
+        parent_ready
+            .and_then(|()| super::confine::check(step.root.dir(roots), &target, host))
+            .and_then(|()| change(step, &target, &backup, &by_path, host))
+    };
+    let done = |step: &PlanStep, report: &mut ApplyReport| {
+        if matches!(step.action, Action::Update | Action::Delete) && step.kind != StepKind::RemoveDir {
+            report.backed_up.push(step.path.clone());
+        }
+        tracing::debug!(id = %step.id, "step done");
+        report.changed += 1;
+    };
+    let steps: Vec<&PlanStep> = plan.steps.iter().filter(|s| s.action != Action::Noop).collect();
+    let mut at = 0;
+    while let Some(&step) = steps.get(at) {
+        let run = execute_parallel::run_end(&steps, at);
+        if run > at {
+            let written = execute_parallel::write_all(&steps[at..run], write_one);
+            match written {
+                Ok(indices) => indices.into_iter().for_each(|i| done(steps[at + i], &mut report)),
+                Err((id, e)) => {
+                    tracing::info!(%id, "step failed, rolling back: {e}");
+                    return Err(rolled_back(journal, host, roots, &id, e));
+                }
+            }
+            at = run;
+            continue;
+        }
+        at += 1;
         if step.kind == StepKind::InstallMcpArtifact {
+            crate::crash_point!("execute::step");
             // Installs are idempotent caches: a failure is reported, never rolled back, and
             // the rest of the plan still applies (the server shows as broken).
             let install = desired.installs.iter().find(|i| step.id == format!("mcp:{}", i.server));
@@ -159,21 +195,11 @@ pub fn execute(
             }
             continue;
         }
-        let (target, backup) = place(step);
-        let parent_ready = match (step.root, target.parent()) {
-            (Root::CodexportHome, Some(parent)) => host.create_private_dir_all(parent),
-            _ => Ok(()),
-        };
-        let confined = parent_ready.and_then(|()| super::confine::check(step.root.dir(roots), &target, host));
-        if let Err(e) = confined.and_then(|()| change(step, &target, &backup, &by_path, host)) {
+        if let Err(e) = write_one(step) {
             tracing::info!(id = %step.id, "step failed, rolling back: {e}");
             return Err(rolled_back(journal, host, roots, &step.id, e));
         }
-        if matches!(step.action, Action::Update | Action::Delete) && step.kind != StepKind::RemoveDir {
-            report.backed_up.push(step.path.clone());
-        }
-        tracing::debug!(id = %step.id, "step done");
-        report.changed += 1;
+        done(step, &mut report);
     }
     if let Err(e) = host.sync_deferred(&synced_dirs) {
         return Err(rolled_back(journal, host, roots, "flush", e));

@@ -9,6 +9,7 @@ pub mod confine;
 pub mod diff;
 pub mod dirs;
 pub mod execute;
+mod execute_parallel;
 mod execute_step;
 pub mod generations;
 pub mod graph;
@@ -268,9 +269,9 @@ pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Appli
     let mut files = Vec::new();
     for (path, entry) in &target.files {
         let blob = blobs.path_of(&entry.sha256);
-        let size = match host.observe(&blob)? {
-            host::Observed::File { size, .. } => size,
-            _ => {
+        let size = match host.file_size(&blob)? {
+            Some(size) => size,
+            None => {
                 return Err(ReconcileError::NoGeneration(format!(
                     "the content of {path} in generation {} is no longer in the store",
                     target.number

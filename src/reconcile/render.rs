@@ -22,7 +22,7 @@ use crate::paths::Roots;
 use crate::mcp::artifact::Artifact;
 use crate::mcp::install::InstallError;
 
-use super::host::{Host, Observed};
+use super::host::Host;
 use super::{overlay_apply, render_mcp};
 
 /// The launcher binary, relative to CODEXPORT_HOME.
@@ -232,7 +232,7 @@ pub fn render(
     let mut files = Vec::with_capacity(doc.spec.files.len() + 2);
     for f in doc.spec.files.iter().filter(|f| !excluded(&f.path, f.class)) {
         let blob = blobs.path_of(&f.sha256);
-        if !matches!(host.observe(&blob)?, Observed::File { .. }) {
+        if host.file_size(&blob)?.is_none() {
             return Err(RenderError::MissingBlob {
                 path: f.path.clone(),
                 sha256: f.sha256.clone(),
