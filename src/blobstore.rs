@@ -146,8 +146,11 @@ impl BlobStore {
                 continue;
             }
             let shard = &p.sha256[..2];
-            new_shard |= !self.root.join(shard).is_dir();
-            self.create_dir(shard)?;
+            // Each shard directory is checked (and made) once per batch, not once per blob.
+            if !shards.contains(shard) {
+                new_shard |= !self.root.join(shard).is_dir();
+                self.create_dir(shard)?;
+            }
             let dest = self.path_of(&p.sha256);
             p.path
                 .persist(&dest)
@@ -184,6 +187,17 @@ impl BlobStore {
     /// A temp file inside the store, for callers that verify content while writing it.
     pub fn temp_file(&self) -> std::io::Result<tempfile::NamedTempFile> {
         self.create_dir("")?;
+        self.temp_file_in_root()
+    }
+
+    /// Create the store root (mode 0700) when missing.
+    pub fn ensure_root(&self) -> std::io::Result<()> {
+        self.create_dir("")
+    }
+
+    /// [`BlobStore::temp_file`] without checking the root first: for writers of thousands of
+    /// blobs that called [`BlobStore::ensure_root`] once.
+    pub fn temp_file_in_root(&self) -> std::io::Result<tempfile::NamedTempFile> {
         tempfile::Builder::new().prefix(".incoming-").tempfile_in(&self.root)
     }
 
@@ -191,7 +205,7 @@ impl BlobStore {
     /// to hash to `sha256`, into a [`Pending`] blob for [`BlobStore::commit_pending`] (mode 0600;
     /// the descriptor is closed, so thousands can wait).
     pub fn pending_from_temp(&self, tmp: tempfile::NamedTempFile, sha256: &str) -> std::io::Result<Pending> {
-        crate::fs::set_mode(tmp.path(), 0o600)?;
+        crate::fs::set_open_mode(tmp.as_file(), tmp.path(), 0o600)?;
         Ok(Pending {
             path: tmp.into_temp_path(),
             sha256: sha256.to_string(),

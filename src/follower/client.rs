@@ -10,12 +10,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 
-use crate::blobstore::{BlobStore, Pending};
+use crate::blobstore::BlobStore;
 use crate::model::delta::{self, DELTA_BASE_HEADER, DELTA_CONTENT_TYPE};
 use crate::model::document::MAX_DOCUMENT_BYTES;
 use crate::model::wire::{
-    APPLIED_REVISION_HEADER, BlobSink, FOLLOWER_HEADER, FrameError, Meta, SIGNATURE_HEADER, StreamError,
-    read_blob_stream,
+    APPLIED_REVISION_HEADER, FOLLOWER_HEADER, FrameError, Meta, SIGNATURE_HEADER, StreamError, read_blob_stream,
 };
 use crate::progress::{Counting, Progress};
 
@@ -300,34 +299,14 @@ impl MasterClient {
             .body(body);
         let resp = self.send(req, "POST", "/v1/blobs")?;
         let mut body = Counting::new(resp, progress);
-        // Frames are read and verified here, one at a time, into temp files of the store; they
-        // become blobs together once the stream verified (two syncfs, not one fsync a blob).
-        let mut sink = StoreSink {
-            store,
-            pending: Vec::new(),
-        };
+        // Frames are read and verified on this thread and written into temp files of the store
+        // by a few writer threads (`blob_sink`); they become blobs together once the whole
+        // stream verified (two syncfs, not one fsync a blob).
         store.remove_stale_temps()?;
-        let received = read_blob_stream(&mut body, wanted, &mut sink).map_err(|e| stream_error(e, &self.base))?;
-        store.commit_pending(sink.pending)?;
+        let (read, pending) = super::blob_sink::with_writers(store, |sink| read_blob_stream(&mut body, wanted, sink))?;
+        let received = read.map_err(|e| stream_error(e, &self.base))?;
+        store.commit_pending(pending)?;
         Ok(received)
-    }
-}
-
-/// Verified blobs go to the follower's store through a temp file in it, and wait there until
-/// the whole stream verified ([`BlobStore::commit_pending`]).
-struct StoreSink<'a> {
-    store: &'a BlobStore,
-    pending: Vec<Pending>,
-}
-
-impl BlobSink for StoreSink<'_> {
-    type Part = tempfile::NamedTempFile;
-    fn begin(&mut self) -> std::io::Result<Self::Part> {
-        self.store.temp_file()
-    }
-    fn commit(&mut self, part: Self::Part, sha256_hex: &str) -> std::io::Result<()> {
-        self.pending.push(self.store.pending_from_temp(part, sha256_hex)?);
-        Ok(())
     }
 }
 
