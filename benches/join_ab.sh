@@ -37,7 +37,9 @@ declare -A LINK
 for side in before after; do
   bin=$BEFORE_BIN
   [ "$side" = after ] && bin=$AFTER_BIN
-  master "$bin" master serve --bind 127.0.0.1 --port 0 --no-watch >"$WORK/serve-$side" 2>&1 &
+  # Not through `master`: $! must be the server itself (env execs it), or cleanup misses it.
+  env HOME="$M" CODEX_HOME="$M/.codex" CODEXPORT_HOME="$M/.codexport" NO_COLOR=1 \
+    "$bin" master serve --bind 127.0.0.1 --port 0 --no-watch >"$WORK/serve-$side" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q http:// "$WORK/serve-$side" && break; sleep 0.1; done
   port=$(grep -o 'http://[^ ]*' "$WORK/serve-$side" | sed -n 1p | sed 's/.*://')
