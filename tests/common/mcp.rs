@@ -96,6 +96,9 @@ pub struct McpClient {
 
 impl McpClient {
     pub fn spawn(mut c: Command) -> McpClient {
+        // Its own process group, so `Drop` stops what the launcher started too (uvx and npx
+        // leave children that otherwise go on writing into the test's home after it is gone).
+        std::os::unix::process::CommandExt::process_group(&mut c, 0);
         let mut child = c.spawn().unwrap();
         let stdin = child.stdin.take().unwrap();
         let (tx, lines) = channel();
@@ -176,6 +179,8 @@ impl McpClient {
 
 impl Drop for McpClient {
     fn drop(&mut self) {
+        let group = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -25,6 +25,24 @@ pub struct Machine {
     pub codexport_home: PathBuf,
 }
 
+/// Remove the machine's temp dir, retrying for up to 2 s: a Codex CLI run (tests/codex_cli.rs
+/// and others) can leave a process writing its sqlite files under `.codex` for a moment after
+/// the command returned, and `TempDir`'s own removal then fails silently (it left 47 dirs of
+/// about 240 MB each in /tmp on one machine).
+impl Drop for Machine {
+    fn drop(&mut self) {
+        for _ in 0..20 {
+            match std::fs::remove_dir_all(self._dir.path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(std::time::Duration::from_millis(100))
+                }
+                _ => return,
+            }
+        }
+        eprintln!("could not remove {} (left behind)", self._dir.path().display());
+    }
+}
+
 /// Result of one command.
 pub struct Run {
     pub code: i32,
