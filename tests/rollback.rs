@@ -126,3 +126,59 @@ fn a_failed_step_restores_the_disk_and_keeps_the_inventory() {
     let out = f.run(&["apply"]).expect_code(0);
     assert!(out.stdout.contains("Applied revision"), "{}", out.stdout);
 }
+
+/// A failure inside a run of file writes that phase 2 spreads over several threads
+/// (`reconcile::execute_parallel`) rolls back the whole batch, the other threads' files too.
+#[test]
+fn a_failure_among_files_written_in_parallel_rolls_back_every_file() {
+    let pair = Pair::joined();
+    let (master, f) = (&pair.master, &pair.follower);
+    let many = master.codex_home.join("skills/many/references");
+    fs_err::create_dir_all(&many).unwrap();
+    for i in 0..40 {
+        fs_err::write(many.join(format!("ref-{i:02}.md")), format!("reference {i}\n")).unwrap();
+    }
+    master.ok(&["master", "rebuild"]);
+    f.ok(&["sync"]);
+    fs_err::write(f.codex_home.join("AGENTS.md"), "the user's own").unwrap();
+    let before = f.codex_files();
+    let roots = Roots {
+        home: f.home.clone(),
+        codex_home: f.codex_home.clone(),
+        codexport_home: f.codexport_home.clone(),
+    };
+    let prepared = codexport::reconcile::prepare(&roots, &RealHost).unwrap();
+    let ids: Vec<&str> = prepared.plan.steps.iter().map(|s| s.id.as_str()).collect();
+    let first = ids
+        .iter()
+        .position(|id| *id == "file:skills/many/references/ref-00.md")
+        .unwrap();
+    assert!(
+        ids[first..first + 40]
+            .iter()
+            .all(|id| id.starts_with("file:skills/many/references/")),
+        "the 40 references are one run of the plan: {ids:?}"
+    );
+
+    let failing = "skills/many/references/ref-27.md";
+    let err = codexport::reconcile::apply_staged(&roots, &FailOn(failing), &Default::default()).unwrap_err();
+    assert!(
+        matches!(&err, ReconcileError::RolledBack { step, .. } if step == &format!("file:{failing}")),
+        "{err}"
+    );
+    assert_eq!(
+        f.codex_files(),
+        before,
+        "no reference left, AGENTS.md as the user had it"
+    );
+    assert!(
+        !f.codex_home.join("skills").exists(),
+        "created directories were removed"
+    );
+
+    f.run(&["apply"]).expect_code(0);
+    assert_eq!(
+        fs_err::read_to_string(f.codex_home.join("skills/many/references/ref-39.md")).unwrap(),
+        "reference 39\n"
+    );
+}
