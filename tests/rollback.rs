@@ -76,6 +76,15 @@ impl Host for FailOn {
     }
 }
 
+/// The follower's roots, for calling the reconcile API directly.
+fn roots_of(f: &common::Machine) -> Roots {
+    Roots {
+        home: f.home.clone(),
+        codex_home: f.codex_home.clone(),
+        codexport_home: f.codexport_home.clone(),
+    }
+}
+
 #[test]
 fn a_failed_step_restores_the_disk_and_keeps_the_inventory() {
     let pair = Pair::joined();
@@ -84,11 +93,7 @@ fn a_failed_step_restores_the_disk_and_keeps_the_inventory() {
     fs_err::create_dir_all(f.codex_home.join("prompts")).unwrap();
     fs_err::write(f.codex_home.join("prompts/mine.md"), "mine").unwrap();
     let before = f.codex_files();
-    let roots = Roots {
-        home: f.home.clone(),
-        codex_home: f.codex_home.clone(),
-        codexport_home: f.codexport_home.clone(),
-    };
+    let roots = roots_of(f);
 
     let prepared = codexport::reconcile::prepare(&roots, &RealHost).unwrap();
     let order: Vec<&str> = prepared.plan.steps.iter().map(|s| s.id.as_str()).collect();
@@ -142,11 +147,7 @@ fn a_failure_among_files_written_in_parallel_rolls_back_every_file() {
     f.ok(&["sync"]);
     fs_err::write(f.codex_home.join("AGENTS.md"), "the user's own").unwrap();
     let before = f.codex_files();
-    let roots = Roots {
-        home: f.home.clone(),
-        codex_home: f.codex_home.clone(),
-        codexport_home: f.codexport_home.clone(),
-    };
+    let roots = roots_of(f);
     let prepared = codexport::reconcile::prepare(&roots, &RealHost).unwrap();
     let ids: Vec<&str> = prepared.plan.steps.iter().map(|s| s.id.as_str()).collect();
     let first = ids
