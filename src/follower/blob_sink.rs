@@ -27,8 +27,11 @@ const WRITERS: usize = 3;
 /// Run `read` with a sink writing into `store`, then return what it returned and every blob it
 /// committed, each a closed temp file waiting for [`BlobStore::commit_pending`]. A write error
 /// makes the next commit fail (so the stream stops) and is returned.
+/// `blobs` is how many blobs the stream is expected to carry: no more writers than that start
+/// (a sync after one edit starts one thread, not [`WRITERS`]).
 pub fn with_writers<T, E>(
     store: &BlobStore,
+    blobs: usize,
     read: impl FnOnce(&mut ParallelSink<'_>) -> Result<T, E>,
 ) -> std::io::Result<(Result<T, E>, Vec<Pending>)> {
     store.ensure_root()?;
@@ -40,7 +43,8 @@ pub fn with_writers<T, E>(
         failed: AtomicBool::new(false),
     };
     let outcome = std::thread::scope(|scope| {
-        for _ in 0..WRITERS {
+        // At least one: a blob committed with none would wait forever once the queue is full.
+        for _ in 0..WRITERS.min(blobs).max(1) {
             scope.spawn(|| write_queued(store, &rx, &shared));
         }
         let mut sink = ParallelSink {
@@ -193,8 +197,10 @@ mod tests {
         blobs.push(vec![7u8; BUFFERED_BLOB + 1]);
         blobs.push(vec![9u8; 3 * BUFFERED_BLOB]);
         let (stream, wanted) = stream_of(&blobs);
-        let (outcome, pending) =
-            with_writers(&store, |sink| read_blob_stream(&mut &stream[..], &wanted, sink)).unwrap();
+        let (outcome, pending) = with_writers(&store, wanted.len(), |sink| {
+            read_blob_stream(&mut &stream[..], &wanted, sink)
+        })
+        .unwrap();
         assert_eq!(outcome.unwrap(), blobs.iter().map(|b| b.len() as u64).sum::<u64>());
         assert_eq!(pending.len(), blobs.len());
         store.commit_pending(pending).unwrap();
@@ -212,8 +218,10 @@ mod tests {
         let (mut stream, wanted) = stream_of(&blobs);
         let last = stream.len() - 1;
         stream[last] ^= 1;
-        let (outcome, pending) =
-            with_writers(&store, |sink| read_blob_stream(&mut &stream[..], &wanted, sink)).unwrap();
+        let (outcome, pending) = with_writers(&store, wanted.len(), |sink| {
+            read_blob_stream(&mut &stream[..], &wanted, sink)
+        })
+        .unwrap();
         assert!(outcome.is_err());
         assert_eq!(
             pending.len(),

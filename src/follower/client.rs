@@ -303,7 +303,8 @@ impl MasterClient {
         // by a few writer threads (`blob_sink`); they become blobs together once the whole
         // stream verified (two syncfs, not one fsync a blob).
         store.remove_stale_temps()?;
-        let (read, pending) = super::blob_sink::with_writers(store, |sink| read_blob_stream(&mut body, wanted, sink))?;
+        let (read, pending) =
+            super::blob_sink::with_writers(store, wanted.len(), |sink| read_blob_stream(&mut body, wanted, sink))?;
         let received = read.map_err(|e| stream_error(e, &self.base))?;
         store.commit_pending(pending)?;
         Ok(received)
