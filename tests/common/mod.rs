@@ -31,6 +31,7 @@ pub struct Machine {
 /// about 240 MB each in /tmp on one machine).
 impl Drop for Machine {
     fn drop(&mut self) {
+        kill_processes_of(&self.home);
         for _ in 0..20 {
             match std::fs::remove_dir_all(self._dir.path()) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -41,6 +42,40 @@ impl Drop for Machine {
         }
         eprintln!("could not remove {} (left behind)", self._dir.path().display());
     }
+}
+
+/// Kill every process still running with `HOME=<home>` in its environment: what a test's
+/// children left behind (an MCP server that `codex exec` started outlives the `codex` the test
+/// stopped, and kept writing its cache into the home after the drop removed it). Linux only
+/// (`/proc/<pid>/environ`); elsewhere a no-op.
+fn kill_processes_of(home: &std::path::Path) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let wanted = [b"HOME=".as_slice(), home.as_os_str().as_bytes()].concat();
+        let me = std::process::id();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            if pid as u32 == me {
+                continue;
+            }
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+                continue;
+            };
+            if environ.split(|b| *b == 0).any(|var| var == wanted.as_slice())
+                && let Some(pid) = rustix::process::Pid::from_raw(pid)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = home;
 }
 
 /// Result of one command.
@@ -77,7 +112,20 @@ impl Run {
 
 impl Machine {
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("codexport-test-").tempdir().unwrap();
+        // The test's name is in the directory's, so a home left behind (a child process still
+        // writing into it after the drop) says which test made it.
+        // (Cut to 48 characters: paths under the home stay short.)
+        let test: String = std::thread::current()
+            .name()
+            .unwrap_or("test")
+            .replace("::", "-")
+            .chars()
+            .take(48)
+            .collect();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("codexport-test-{test}-"))
+            .tempdir()
+            .unwrap();
         let home = dir.path().join("home");
         let codex_home = home.join(".codex");
         let codexport_home = home.join(".codexport");
