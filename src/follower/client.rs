@@ -163,9 +163,10 @@ impl MasterClient {
             StatusCode::NOT_FOUND if self.token.is_some() => {
                 Err(FollowerError::TokenRefused { url: self.base.clone() })
             }
-            StatusCode::CONFLICT if path == "/v1/blobs" => {
-                Err(FollowerError::RevisionChanged { url: self.base.clone() })
-            }
+            StatusCode::CONFLICT if path == "/v1/blobs" => Err(FollowerError::RevisionChanged {
+                url: self.base.clone(),
+                reason: conflict_reason(resp),
+            }),
             s if s.is_success() || s == StatusCode::NOT_MODIFIED => Ok(resp),
             s => Err(FollowerError::Protocol {
                 url,
@@ -337,6 +338,22 @@ fn frame_error(e: FrameError, base: &str) -> FollowerError {
             url: base.into(),
             reason: io_root_cause(&e),
         },
+    }
+}
+
+/// The master's reason for a 409: its body, cut to 1 KiB, with control characters removed (it
+/// is printed).
+fn conflict_reason(resp: Response) -> String {
+    let mut body = Vec::new();
+    let _ = resp.take(1024).read_to_end(&mut body);
+    let text: String = String::from_utf8_lossy(&body)
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if text.trim().is_empty() {
+        "a blob is no longer published".into()
+    } else {
+        text.trim().to_string()
     }
 }
 

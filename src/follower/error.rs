@@ -48,12 +48,15 @@ pub enum FollowerError {
         /// What happened.
         reason: String,
     },
-    /// The master published a new revision while this sync was fetching blobs of the previous
-    /// one (it answers 409 for blobs that are no longer published).
-    #[error("the master at {url} published a new revision during the sync")]
+    /// The master could not send a blob of the revision this sync fetched: it published a new
+    /// revision meanwhile, or a published file changed on the master and its new revision is
+    /// not out yet (it answers 409 for both, with the reason in the body).
+    #[error("the master at {url} moved on during the sync: {reason}")]
     RevisionChanged {
         /// Master URL.
         url: String,
+        /// The master's reason (the 409 body, at most 1 KiB, control characters removed).
+        reason: String,
     },
     /// The master refused the token (it answers 404 for a wrong, missing or revoked token).
     #[error("the master at {url} refused this follower's token")]
@@ -135,7 +138,9 @@ impl ExitStatus for FollowerError {
             FollowerError::Interrupted { .. } => {
                 "nothing was applied; run the command again (is the master restarting or the network flaky?)".into()
             }
-            FollowerError::RevisionChanged { .. } => "nothing was applied; run the command again".into(),
+            FollowerError::RevisionChanged { .. } => {
+                "nothing was applied; run the command again once the master has published (a master without its watcher publishes at `codexport master rebuild`)".into()
+            }
             _ => return None,
         })
     }
