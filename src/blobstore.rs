@@ -83,14 +83,6 @@ impl BlobStore {
         Ok(hash)
     }
 
-    /// Copy a file into the store while hashing it in one pass (the file may change under us:
-    /// the blob is named by what was actually read). Returns (hash, size).
-    pub fn put_file(&self, src: &Path) -> std::io::Result<(String, u64)> {
-        let (hash, size, pending) = self.put_file_pending(src)?;
-        self.commit_pending(vec![pending])?;
-        Ok((hash, size))
-    }
-
     /// Copy `src` into a temp file in the store, hashing what is read: (temp, hash, size).
     fn copy_hashing(&self, src: &Path) -> std::io::Result<(tempfile::NamedTempFile, String, u64)> {
         let mut tmp = self.temp_file()?;
@@ -105,7 +97,8 @@ impl BlobStore {
         Ok((tmp, hash, size))
     }
 
-    /// Like [`BlobStore::put_file`] without making anything durable: the content goes to a temp
+    /// Copy `src` into the store, hashing it in one pass (the file may change under us: the blob
+    /// is named by what was actually read), without making anything durable: the content goes to a temp
     /// file in the store, which [`BlobStore::commit_pending`] later makes durable and moves into
     /// place with every other one (two `syncfs` calls instead of one fsync per blob). Returns
     /// (hash, size, the pending blob); dropping the pending blob deletes its temp file.
@@ -123,7 +116,7 @@ impl BlobStore {
     /// leaves only `.incoming-*` temp files (removed by [`BlobStore::remove_stale_temps`]),
     /// never a blob whose name does not match its bytes.
     ///
-    /// Up to [`FEW_BLOBS`] blobs (a republish after an edit), and off Linux, each file is
+    /// Up to [`FEW_BLOBS`] blobs (a sync after an edit), and off Linux, each file is
     /// fsynced instead, then each shard directory that received one: `syncfs` flushes every
     /// dirty page of the file system, including other programs' writes, which costs more than
     /// a few fsyncs.
@@ -262,13 +255,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn put_file_and_bytes_agree_on_the_hash() {
+    fn put_file_pending_and_put_bytes_agree_on_the_hash() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::new(dir.path().join("blobs"));
         let src = dir.path().join("f");
         fs_err::write(&src, b"abc").unwrap();
-        let (h, size) = store.put_file(&src).unwrap();
+        let (h, size, pending) = store.put_file_pending(&src).unwrap();
         assert_eq!(size, 3);
+        store.commit_pending(vec![pending]).unwrap();
         assert_eq!(h, store.put_bytes(b"abc").unwrap());
         assert_eq!(fs_err::read(store.path_of(&h)).unwrap(), b"abc");
         assert!(!store.contains("../../etc/passwd"));
