@@ -8,12 +8,11 @@ mod setup;
 
 use std::time::Duration;
 
-use codexport::blobstore::BlobStore;
 use codexport::master::identity::Identity;
 use codexport::master::publish::{SIGNATURE_FILE, STATE_FILE, publish};
 use codexport::master::scan::{ScannedFile, scan};
 use codexport::master::settings::MasterSettings;
-use codexport::master::statcache::{StatCache, hash_and_store};
+use codexport::master::statcache::{StatCache, hash_files};
 use codexport::model::DesiredState;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -32,13 +31,12 @@ fn master_side(c: &mut Criterion) {
         let settings = MasterSettings::load(&dir).unwrap();
         let report = scan(&roots.codex_home, &settings).unwrap();
         let files: Vec<&ScannedFile> = report.files.iter().collect();
-        let store = BlobStore::new(dir.join("blobs"));
         group.bench_with_input(BenchmarkId::new("scan", n), &n, |b, _| {
             b.iter(|| scan(&roots.codex_home, &settings).unwrap())
         });
-        // Every file read and hashed (16 threads); the store has every blob, so nothing is copied.
+        // Every file read and hashed (statcache::hash_threads() threads); nothing is copied.
         group.bench_with_input(BenchmarkId::new("hash_all_parallel", n), &n, |b, _| {
-            b.iter(|| hash_and_store(&files, &store, &StatCache::default()).unwrap())
+            b.iter(|| hash_files(&files, &StatCache::default()).unwrap())
         });
         // The single-thread floor: sha256 of every file, one after the other.
         group.bench_with_input(BenchmarkId::new("hash_all_serial", n), &n, |b, _| {
@@ -53,7 +51,7 @@ fn master_side(c: &mut Criterion) {
                 let cache = StatCache::load(&dir);
                 let report = scan(&roots.codex_home, &settings).unwrap();
                 let files: Vec<&ScannedFile> = report.files.iter().collect();
-                hash_and_store(&files, &store, &cache).unwrap()
+                hash_files(&files, &cache).unwrap()
             })
         });
         group.bench_with_input(BenchmarkId::new("republish_unchanged", n), &n, |b, _| {

@@ -212,3 +212,110 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("creating {}: {e}", dir.display())))?;
     set_mode(dir, 0o700)
 }
+
+/// Open the regular file `root/rel` for reading without following a symbolic link anywhere
+/// below `root` (`root` itself may be one, like a `~/.codex` that points elsewhere): every
+/// directory on the way is checked with `lstat`, the file is opened with `O_NOFOLLOW` and
+/// checked to be a regular file through the open descriptor. `rel` is a validated relative
+/// path (`/`-separated, no `..`; see `model::relpath`).
+///
+/// Why: the master serves published files straight from `CODEX_HOME`; a link put in place of
+/// a published path after the publish must not make it serve a file from somewhere else.
+///
+/// Errors: `InvalidInput` naming the path when a component is a link or not a directory, or
+/// the file is not a regular file; otherwise the I/O error of the open, naming the path.
+pub fn open_beneath(root: &Path, rel: &str) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+    let refuse = |path: &Path, what: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{}: {what}, refused", path.display()),
+        )
+    };
+    let mut path = root.to_path_buf();
+    let mut parts = rel.split('/').peekable();
+    while let Some(part) = parts.next() {
+        if part.is_empty() || part == "." || part == ".." {
+            return Err(refuse(&root.join(rel), "not a normalised relative path"));
+        }
+        path.push(part);
+        if parts.peek().is_some() && !fs_err::symlink_metadata(&path)?.is_dir() {
+            return Err(refuse(&path, "not a directory (a link or a file)"));
+        }
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    #[cfg(not(unix))]
+    if fs_err::symlink_metadata(&path)?.is_symlink() {
+        return Err(refuse(&path, "a link"));
+    }
+    let file = options.open(&path).map_err(|e| {
+        if is_link_refusal(&e) {
+            refuse(&path, "a link")
+        } else {
+            std::io::Error::new(e.kind(), format!("opening {}: {e}", path.display()))
+        }
+    })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("reading the metadata of {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(refuse(&path, "not a regular file"));
+    }
+    Ok((file, meta))
+}
+
+/// True for what `open` with `O_NOFOLLOW` answers when the last component is a link (ELOOP).
+fn is_link_refusal(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    return e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error());
+    #[cfg(not(unix))]
+    return {
+        let _ = e;
+        false
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_beneath_opens_files_and_refuses_links_on_the_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        fs_err::create_dir_all(root.join("skills/a")).unwrap();
+        fs_err::write(root.join("skills/a/SKILL.md"), "hello").unwrap();
+        let (_, meta) = open_beneath(&root, "skills/a/SKILL.md").unwrap();
+        assert_eq!(meta.len(), 5);
+
+        let outside = dir.path().join("outside");
+        fs_err::create_dir_all(&outside).unwrap();
+        fs_err::write(outside.join("secret"), "s").unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(outside.join("secret"), root.join("skills/a/link.md")).unwrap();
+            std::os::unix::fs::symlink(&outside, root.join("skills/b")).unwrap();
+            for rel in ["skills/a/link.md", "skills/b/secret"] {
+                let err = open_beneath(&root, rel).unwrap_err();
+                assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{rel}: {err}");
+                assert!(err.to_string().contains("refused"), "{err}");
+            }
+            // The root itself may be a link.
+            std::os::unix::fs::symlink(&root, dir.path().join("via-link")).unwrap();
+            assert!(open_beneath(&dir.path().join("via-link"), "skills/a/SKILL.md").is_ok());
+        }
+        for rel in [
+            "skills/../skills/a/SKILL.md",
+            "/etc/passwd",
+            "skills//a/SKILL.md",
+            "skills/a",
+        ] {
+            assert!(open_beneath(&root, rel).is_err(), "{rel}");
+        }
+        let missing = open_beneath(&root, "skills/a/none.md").unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+        assert!(missing.to_string().contains("none.md"), "{missing}");
+    }
+}

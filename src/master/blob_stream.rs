@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use futures_util::Stream;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 /// Bytes per chunk handed to the HTTP body (256 KiB).
@@ -21,16 +22,68 @@ pub(super) const CHUNK: usize = 256 * 1024;
 /// Chunks waiting for the socket at most (so at most 2 MiB of a batch in memory).
 const QUEUED: usize = 8;
 
-/// One part of an answer: an optional frame header, then exactly `size` bytes of `path`.
+/// One part of an answer: an optional frame header, then exactly `size` bytes of `source`.
 pub(super) struct Part {
     /// Written before the file's bytes (the frame header of `POST /v1/blobs`; none for a
     /// single raw blob).
     pub head: Option<Vec<u8>>,
-    /// The blob file.
-    pub path: PathBuf,
+    /// Where the bytes are read from.
+    pub source: Source,
     /// Its size when the request was checked; a file that is shorter now ends the stream with
     /// an error (the follower then reports a truncated answer), never with wrong bytes.
     pub size: u64,
+}
+
+/// Where the bytes of a blob are read from.
+pub(super) enum Source {
+    /// A file of the master's blob store, named by its hash and never rewritten: sent as is.
+    Store(PathBuf),
+    /// A published file read where it lives, `root/rel` (`root` = the master's `CODEX_HOME`),
+    /// opened without following links ([`crate::fs::open_beneath`]). It can have changed since
+    /// the publish, so it is hashed while it is read and the chunk holding its last byte is
+    /// only sent once the hash is `sha256`; otherwise the stream ends with an error, and the
+    /// follower, which also checks every hash, never receives the whole blob.
+    Codex {
+        /// The master's `CODEX_HOME`.
+        root: PathBuf,
+        /// The published relative path.
+        rel: String,
+        /// The published hash (lowercase hex).
+        sha256: String,
+    },
+}
+
+impl Source {
+    /// Open for reading; read errors then name the file (fs-err).
+    fn open(&self, size: u64) -> std::io::Result<fs_err::File> {
+        match self {
+            Source::Store(path) => fs_err::File::open(path),
+            Source::Codex { root, rel, .. } => {
+                let (file, meta) = crate::fs::open_beneath(root, rel)?;
+                if meta.len() != size {
+                    return Err(self.changed());
+                }
+                Ok(fs_err::File::from_parts(file, root.join(rel)))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Source::Store(path) => path.display().to_string(),
+            Source::Codex { root, rel, .. } => root.join(rel).display().to_string(),
+        }
+    }
+
+    fn changed(&self) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{} changed since it was published; the next publish sends it",
+                self.describe()
+            ),
+        )
+    }
 }
 
 /// Stream `parts` in order. Must be called within a tokio runtime (it starts one blocking task).
@@ -63,7 +116,8 @@ fn fill(parts: Vec<Part>, tx: &mpsc::Sender<std::io::Result<Bytes>>) -> std::io:
             }
             chunk.extend_from_slice(head);
         }
-        let mut file = fs_err::File::open(&part.path)?;
+        let mut file = part.source.open(part.size)?;
+        let mut hasher = matches!(part.source, Source::Codex { .. }).then(Sha256::new);
         let mut left = part.size;
         while left > 0 {
             if chunk.len() == CHUNK && send(&mut chunk).is_err() {
@@ -71,6 +125,7 @@ fn fill(parts: Vec<Part>, tx: &mpsc::Sender<std::io::Result<Bytes>>) -> std::io:
             }
             let room = (CHUNK - chunk.len()) as u64;
             let want = left.min(room);
+            let start = chunk.len();
             // `take` + `read_to_end` reads into the chunk's spare capacity: no zeroing, no copy.
             let got = (&mut file).take(want).read_to_end(&mut chunk)? as u64;
             if got < want {
@@ -78,12 +133,21 @@ fn fill(parts: Vec<Part>, tx: &mpsc::Sender<std::io::Result<Bytes>>) -> std::io:
                     std::io::ErrorKind::UnexpectedEof,
                     format!(
                         "{} is shorter than the {} bytes it had when the request was checked",
-                        part.path.display(),
+                        part.source.describe(),
                         part.size
                     ),
                 ));
             }
+            if let Some(h) = hasher.as_mut() {
+                h.update(&chunk[start..]);
+            }
             left -= got;
+        }
+        // The chunk holding the last byte is still here, unsent: checked before it goes.
+        if let (Some(h), Source::Codex { sha256, .. }) = (hasher, &part.source)
+            && hex::encode(h.finalize()) != *sha256
+        {
+            return Err(part.source.changed());
         }
     }
     if !chunk.is_empty() {
@@ -132,7 +196,7 @@ mod tests {
             expected.extend_from_slice(&bytes);
             parts.push(Part {
                 head: Some(head),
-                path,
+                source: Source::Store(path),
                 size: size as u64,
             });
         }
@@ -149,7 +213,7 @@ mod tests {
         std::fs::write(&path, b"abc").unwrap();
         let (body, err, _) = collect(vec![Part {
             head: None,
-            path,
+            source: Source::Store(path),
             size: 10,
         }]);
         let err = err.expect("an error");
@@ -163,9 +227,75 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_, err, _) = collect(vec![Part {
             head: None,
-            path: dir.path().join("gone"),
+            source: Source::Store(dir.path().join("gone")),
             size: 1,
         }]);
         assert!(err.expect("an error").to_string().contains("gone"));
+    }
+
+    fn codex_part(root: &std::path::Path, rel: &str, sha256: &str, size: u64) -> Part {
+        Part {
+            head: Some(b"head".to_vec()),
+            source: Source::Codex {
+                root: root.to_path_buf(),
+                rel: rel.into(),
+                sha256: sha256.into(),
+            },
+            size,
+        }
+    }
+
+    #[test]
+    fn a_codex_file_is_sent_when_it_still_hashes_to_its_published_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes: Vec<u8> = (0..2 * CHUNK + 5).map(|b| (b % 251) as u8).collect();
+        fs_err::create_dir_all(dir.path().join("skills")).unwrap();
+        fs_err::write(dir.path().join("skills/big.bin"), &bytes).unwrap();
+        let sha = crate::fs::sha256_hex(&bytes);
+        let (body, err, _) = collect(vec![codex_part(dir.path(), "skills/big.bin", &sha, bytes.len() as u64)]);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(&body[..4], b"head");
+        assert_eq!(&body[4..], &bytes[..]);
+    }
+
+    #[test]
+    fn a_codex_file_that_changed_in_place_never_arrives_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        // Same size, other bytes: only the hash tells. Small (one chunk) and large (three).
+        for size in [10usize, 2 * CHUNK + 5] {
+            let published: Vec<u8> = vec![b'a'; size];
+            let now: Vec<u8> = vec![b'b'; size];
+            fs_err::write(dir.path().join("f.md"), &now).unwrap();
+            let sha = crate::fs::sha256_hex(&published);
+            let (body, err, _) = collect(vec![codex_part(dir.path(), "f.md", &sha, size as u64)]);
+            let err = err.expect("an error");
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+            assert!(err.to_string().contains("f.md changed since it was published"), "{err}");
+            assert!(
+                body.len() < 4 + size,
+                "{size}: the chunk with the last byte is withheld"
+            );
+        }
+    }
+
+    #[test]
+    fn a_codex_file_of_another_size_or_behind_a_link_is_refused_before_any_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join("f.md"), b"abcd").unwrap();
+        let sha = crate::fs::sha256_hex(b"abcd");
+        let (body, err, _) = collect(vec![codex_part(dir.path(), "f.md", &sha, 5)]);
+        assert!(
+            err.expect("an error")
+                .to_string()
+                .contains("changed since it was published")
+        );
+        assert!(body.is_empty(), "not even the head: {body:?}");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path().join("f.md"), dir.path().join("link.md")).unwrap();
+            let (body, err, _) = collect(vec![codex_part(dir.path(), "link.md", &sha, 4)]);
+            assert!(err.expect("an error").to_string().contains("refused"));
+            assert!(body.is_empty());
+        }
     }
 }

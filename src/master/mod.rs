@@ -2,6 +2,7 @@
 //! the service that runs it.
 
 pub mod bind;
+mod blob_origin;
 mod blob_stream;
 pub mod followers;
 pub mod history;

@@ -1,6 +1,9 @@
-//! Publish: scan CODEX_HOME, store blobs, build, sign and write the desired-state document.
+//! Publish: scan CODEX_HOME, hash its files, build, sign and write the desired-state document.
 //!
-//! Writes `master/blobs/`, then `state.yaml` and `state.yaml.sig` (each atomically), and the
+//! Published files are hashed, not copied: the server reads them from CODEX_HOME when a
+//! follower asks ([`super::blob_origin`]). What the publish generates (the canonical
+//! config.toml, hooks.json, MCP source-artifact files) goes to `master/blobs/` first. Then
+//! `state.yaml` and `state.yaml.sig` are written (each atomically), and the
 //! stat cache ([`super::statcache`]) on a thread of its own meanwhile. Publishing the same tree
 //! again gives the same revision and leaves the document untouched; it reads only the files
 //! whose size or stamp changed. [`publish_warm`] is the watcher's republish: it keeps the
@@ -29,7 +32,7 @@ use super::published::{PublishedMark, signed_revision};
 pub use super::published::{SIGNATURE_FILE, STATE_FILE, Written, current_revision};
 use super::scan::{FileStamp, ScanError, ScanReport, ScannedFile, scan};
 use super::settings::{MasterSettings, SettingsError};
-use super::statcache::{StatCache, hash_and_store};
+use super::statcache::{StatCache, hash_files};
 /// Lock file inside the master directory, held for the whole of a publish.
 pub const LOCK_FILE: &str = "publish.lock";
 /// How long a publish waits for another one (a cold publish of a big tree takes seconds).
@@ -224,7 +227,8 @@ fn publish_now(roots: &Roots, warm: &mut WarmState, changes: Changes) -> Result<
         path_variables: Vec::new(),
     };
     let bytes = report.files.iter().map(|f| f.size).sum();
-    // Plain files: hashed (or found in the stat cache) and stored in parallel.
+    // Plain files: hashed (or found in the stat cache) in parallel, not copied: the server
+    // reads them from CODEX_HOME (see `blob_origin`).
     let plain: Vec<&ScannedFile> = report
         .files
         .iter()
@@ -233,7 +237,7 @@ fn publish_now(roots: &Roots, warm: &mut WarmState, changes: Changes) -> Result<
     let cache = warm.cache.take().unwrap_or_else(|| StatCache::load(&dir));
     phases.mark("load");
     let started = std::time::SystemTime::now();
-    let stored = hash_and_store(&plain, &blobs, &cache)?;
+    let stored = hash_files(&plain, &cache)?;
     let cached = stored.iter().filter(|s| s.cached).count();
     phases.mark("hash");
     for (file, s) in plain.iter().zip(&stored) {
@@ -254,7 +258,7 @@ fn publish_now(roots: &Roots, warm: &mut WarmState, changes: Changes) -> Result<
         // that could not be written only means hashing again next time. One equal to the
         // cache loaded is not written again.
         let saver = threads.spawn(|| {
-            let next = StatCache::record(&plain, &stored, &blobs, started);
+            let next = StatCache::record(&plain, &stored, started);
             if next == cache {
                 return Some(cache);
             }

@@ -11,6 +11,7 @@ use crate::blobstore::is_sha256_hex;
 use crate::model::delta::{DELTA_BASE_HEADER, DELTA_CONTENT_TYPE};
 use crate::model::wire::{MAX_BLOB_REQUEST_BYTES, MAX_BLOBS_PER_REQUEST, SIGNATURE_HEADER, frame_header};
 
+use super::blob_origin::{Unavailable, part_for};
 use super::blob_stream;
 use super::serve::Ctx;
 
@@ -94,6 +95,12 @@ fn not_found() -> Resp {
     let mut r = Response::new(warp::hyper::body::Bytes::new().into());
     *r.status_mut() = StatusCode::NOT_FOUND;
     r
+}
+
+/// 409: the blob is not (or no longer) what the current revision publishes; a follower starts
+/// its sync over.
+fn conflict(what: String) -> Resp {
+    warp::reply::with_status(what, StatusCode::CONFLICT).into_response()
 }
 
 fn server_error(what: &str) -> Resp {
@@ -180,27 +187,27 @@ fn blob_batch(ctx: Arc<Ctx>, body: Bytes) -> Resp {
             return warp::reply::with_status("blob names are 64 lowercase hex digits", StatusCode::BAD_REQUEST)
                 .into_response();
         }
-        if !served.blobs.contains(&hash) {
-            return warp::reply::with_status(
-                format!("blob {hash} is not in the current revision {}", served.meta.revision),
-                StatusCode::CONFLICT,
-            )
-            .into_response();
+        let head = |size| frame_header(&hash, size).ok().map(|h| h.to_vec());
+        match part_for(&ctx.store, &served.codex_home, &served.blobs, &hash, head) {
+            Ok(part) if part.head.is_some() => parts.push(part),
+            // A size the frame cannot carry: never published (publish caps file sizes).
+            Ok(_) => return not_found(),
+            Err(Unavailable::NotPublished) => {
+                return conflict(format!(
+                    "blob {hash} is not in the current revision {}",
+                    served.meta.revision
+                ));
+            }
+            Err(Unavailable::Changed(what)) => {
+                return conflict(format!(
+                    "{what} (revision {}); sync again once the master has published it",
+                    served.meta.revision
+                ));
+            }
+            Err(Unavailable::MissingFromStore) => {
+                return server_error("blob store is missing a published blob; run `codexport master rebuild`");
+            }
         }
-        let path = ctx.store.path_of(&hash);
-        // Sizes now, files opened one at a time while streaming: a batch of thousands of
-        // blobs must not hold thousands of descriptors.
-        let Ok(size) = std::fs::metadata(&path).map(|m| m.len()) else {
-            return server_error("blob store is missing a published blob; run `codexport master rebuild`");
-        };
-        let Ok(header) = frame_header(&hash, size) else {
-            return not_found();
-        };
-        parts.push(blob_stream::Part {
-            head: Some(header.to_vec()),
-            path,
-            size,
-        });
     }
     let stream = blob_stream::stream(parts);
     let mut resp = warp::reply::stream(stream).into_response();
@@ -215,14 +222,15 @@ fn one_blob(ctx: &Ctx, hash: &str) -> Resp {
     let Ok(served) = ctx.served() else {
         return server_error("no published state");
     };
-    if !is_sha256_hex(hash) || !served.blobs.contains(hash) {
+    if !is_sha256_hex(hash) {
         return not_found();
     }
-    let path = ctx.store.path_of(hash);
-    let Ok(size) = std::fs::metadata(&path).map(|m| m.len()) else {
-        return not_found();
+    let part = match part_for(&ctx.store, &served.codex_home, &served.blobs, hash, |_| None) {
+        Ok(part) => part,
+        Err(Unavailable::Changed(what)) => return conflict(format!("{what}; ask again once it is published")),
+        Err(_) => return not_found(),
     };
-    let stream = blob_stream::stream(vec![blob_stream::Part { head: None, path, size }]);
+    let stream = blob_stream::stream(vec![part]);
     let mut resp = warp::reply::stream(stream).into_response();
     let headers = resp.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/octet-stream"));

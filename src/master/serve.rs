@@ -9,13 +9,15 @@
 //! reveals nothing (`/v1/meta` answers without a token, but a presented bad token gets the
 //! 404 there too, so a revoked follower learns it at its next poll). Only blobs of the current
 //! document are served; asking for a well-formed hash that is not (or no longer) published
-//! gets 409, which tells a follower to start its sync over. The published state is re-read
+//! gets 409, which tells a follower to start its sync over. Published files are read from
+//! `CODEX_HOME` itself, not from copies ([`super::blob_origin`]); one that changed since its
+//! publish gets 409 too. The published state is re-read
 //! when `state.yaml.sig` changes, so `master rebuild` needs no restart; `tokens.json` is
 //! re-read when it changes, so `master revoke` takes effect at the next request. Connection
 //! limits live in [`super::listen`]. [`serve_watching`] also republishes on changes
 //! ([`super::watch`]) and loads each new document on the watcher's thread.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -76,7 +78,10 @@ pub(super) struct Served {
     /// Hex sha256 of `state` (the name a follower gives it as a delta base).
     pub(super) state_sha256: String,
     pub(super) signature: String,
-    pub(super) blobs: HashSet<String>,
+    /// Every blob of the document and where it is read from.
+    pub(super) blobs: HashMap<String, super::blob_origin::Origin>,
+    /// The `CODEX_HOME` the document was published from (its `metadata.master.codexHome`).
+    pub(super) codex_home: PathBuf,
 }
 
 /// Shared server state: the master directory, its blob store and caches.
@@ -219,15 +224,7 @@ fn load_served(dir: &Path) -> Result<Served, ServeError> {
 
 /// What is served for the signed document `doc` whose bytes are `state`.
 fn served_from(doc: &DesiredState, state: Bytes, signature: String) -> Served {
-    let mut blobs: HashSet<String> = doc.spec.files.iter().map(|f| f.sha256.clone()).collect();
-    blobs.extend(
-        doc.spec
-            .config
-            .iter()
-            .chain(doc.spec.hooks.iter())
-            .map(|b| b.sha256.clone()),
-    );
-    blobs.extend(crate::mcp::artifact_blobs(&doc.spec).map(|(h, _)| h.clone()));
+    let blobs = super::blob_origin::origins_of(doc);
     let meta = Meta {
         protocol: PROTOCOL,
         fingerprint: doc.metadata.master.fingerprint.clone(),
@@ -241,6 +238,7 @@ fn served_from(doc: &DesiredState, state: Bytes, signature: String) -> Served {
         state,
         signature,
         blobs,
+        codex_home: PathBuf::from(&doc.metadata.master.codex_home),
     }
 }
 

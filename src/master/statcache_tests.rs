@@ -20,19 +20,18 @@ fn scanned(rel: &str, size: u64, mtime_ns: i128) -> ScannedFile {
 #[test]
 fn round_trips_and_skips_racy_malformed_and_torn_files() {
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::new(dir.path().join("no-store"));
     let (old, fresh) = (
         scanned("skills/a/SKILL.md", 3, 1_000),
         scanned("b.md", 4, i128::MAX / 2),
     );
     let h = "a".repeat(64);
-    let stored = |size| Stored {
+    let stored = |size| Hashed {
         sha256: h.clone(),
         size,
         cached: false,
     };
     let (s3, s4) = (stored(3), stored(4));
-    StatCache::record(&[&old, &fresh], &[s3, s4], &store, SystemTime::now())
+    StatCache::record(&[&old, &fresh], &[s3, s4], SystemTime::now())
         .write(dir.path())
         .unwrap();
     assert_eq!(
@@ -62,21 +61,21 @@ fn round_trips_and_skips_racy_malformed_and_torn_files() {
     assert!(StatCache::load(dir.path()).is_empty());
     fs_err::write(dir.path().join(FILE_NAME), "not the header\n").unwrap();
     assert!(StatCache::load(dir.path()).is_empty());
-    let v1 = text.replace(HEADER, "codexport-statcache v1");
-    fs_err::write(dir.path().join(FILE_NAME), v1).unwrap();
-    assert!(
-        StatCache::load(dir.path()).is_empty(),
-        "an older format is hashed again"
-    );
+    for older in ["codexport-statcache v1", "codexport-statcache v2"] {
+        fs_err::write(dir.path().join(FILE_NAME), text.replace(HEADER, older)).unwrap();
+        assert!(
+            StatCache::load(dir.path()).is_empty(),
+            "an older format ({older}) is hashed again"
+        );
+    }
 }
 
 #[test]
 fn lookups_agree_sorted_and_unsorted() {
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::new(dir.path().join("no-store"));
     let [a, c, e] = ["a", "c", "e"].map(|r| scanned(r, 1, 1_000));
-    let stored: Vec<Stored> = (0..3)
-        .map(|i| Stored {
+    let stored: Vec<Hashed> = (0..3)
+        .map(|i| Hashed {
             sha256: format!("{i}").repeat(64),
             size: 1,
             cached: false,
@@ -85,7 +84,6 @@ fn lookups_agree_sorted_and_unsorted() {
     StatCache::record(
         &[&e, &a, &c],
         &[stored[2].clone(), stored[0].clone(), stored[1].clone()],
-        &store,
         SystemTime::now(),
     )
     .write(dir.path())
@@ -108,52 +106,8 @@ fn lookups_agree_sorted_and_unsorted() {
 }
 
 #[test]
-fn a_blob_removed_from_a_recorded_shard_is_stored_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::new(dir.path().join("blobs"));
-    let mut files = Vec::new();
-    for i in 0..20 {
-        let abs = dir.path().join(format!("f{i}"));
-        fs_err::write(&abs, format!("content {i}")).unwrap();
-        let mut f = scanned(&format!("f{i}"), format!("content {i}").len() as u64, 1_000);
-        f.abs = abs;
-        files.push(f);
-    }
-    let refs: Vec<&ScannedFile> = files.iter().collect();
-    let first = hash_and_store(&refs, &store, &StatCache::default()).unwrap();
-    // Age every shard past the racy window (a real publish waits for the next one).
-    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
-    for (shard, _) in shard_stamps(&store) {
-        let shard_dir = store.root().join(format!("{shard:02x}"));
-        std::fs::File::open(&shard_dir).unwrap().set_modified(hour_ago).unwrap();
-    }
-    let later = SystemTime::now() + Duration::from_secs(3600);
-    StatCache::record(&refs, &first, &store, later)
-        .write(dir.path())
-        .unwrap();
-    let cache = StatCache::load(dir.path());
-    assert_eq!(cache.shards.len(), shard_stamps(&store).len());
-    let recorded = |cache: &StatCache| cache.unchanged_shards(&store).iter().filter(|ok| **ok).count();
-    assert_eq!(recorded(&cache), cache.shards.len(), "every shard as recorded");
-    let gone = &first[5].sha256;
-    fs_err::remove_file(store.path_of(gone)).unwrap();
-    let shard = u8::from_str_radix(&gone[..2], 16).unwrap();
-    assert!(!cache.unchanged_shards(&store)[shard as usize], "the shard lost a blob");
-    assert_eq!(recorded(&cache), cache.shards.len() - 1, "only that one");
-    let again = hash_and_store(&refs, &store, &cache).unwrap();
-    assert!(!again[5].cached, "its blob is gone: read and stored again");
-    assert!(store.contains(gone));
-    // The others are cached, in the untouched shards and beside it (looked up there).
-    for (s, f) in again.iter().zip(&first) {
-        assert_eq!(s.sha256, f.sha256);
-        assert_eq!(s.cached, &f.sha256 != gone, "{}", f.sha256);
-    }
-}
-
-#[test]
 fn hashes_in_parallel_and_reuses_the_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::new(dir.path().join("blobs"));
     let mut files = Vec::new();
     for i in 0..40 {
         let abs = dir.path().join(format!("f{i}"));
@@ -163,15 +117,40 @@ fn hashes_in_parallel_and_reuses_the_cache() {
         files.push(f);
     }
     let refs: Vec<&ScannedFile> = files.iter().collect();
-    let first = hash_and_store(&refs, &store, &StatCache::default()).unwrap();
+    let first = hash_files(&refs, &StatCache::default()).unwrap();
     assert!(first.iter().all(|s| !s.cached));
     assert_eq!(first[3].sha256, crate::fs::sha256_hex(b"content 3"));
     assert_eq!(first[13].sha256, first[3].sha256);
-    StatCache::record(&refs, &first, &store, SystemTime::now())
+    StatCache::record(&refs, &first, SystemTime::now())
         .write(dir.path())
         .unwrap();
     let cache = StatCache::load(dir.path());
-    let second = hash_and_store(&refs, &store, &cache).unwrap();
+    let second = hash_files(&refs, &cache).unwrap();
     assert!(second.iter().all(|s| s.cached));
     assert_eq!(second[7].sha256, first[7].sha256);
+    // An edit (new size and stamp) is read again; the rest stays cached.
+    fs_err::write(&files[7].abs, "edited!!!!").unwrap();
+    files[7].size = 10;
+    files[7].stamp.mtime_ns += 1;
+    let refs: Vec<&ScannedFile> = files.iter().collect();
+    let third = hash_files(&refs, &cache).unwrap();
+    assert!(!third[7].cached);
+    assert_eq!(third[7].sha256, crate::fs::sha256_hex(b"edited!!!!"));
+    assert_eq!(third.iter().filter(|s| s.cached).count(), 39);
+    // Nothing but the cache file was written beside the files: hashing copies nothing.
+    let names: Vec<String> = fs_err::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('f'))
+        .collect();
+    assert_eq!(names, [FILE_NAME]);
+}
+
+#[test]
+fn a_file_that_cannot_be_read_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = scanned("gone.md", 3, 1_000);
+    f.abs = dir.path().join("gone.md");
+    let err = hash_files(&[&f], &StatCache::default()).unwrap_err();
+    assert!(err.to_string().contains("gone.md"), "{err}");
 }
