@@ -6,12 +6,13 @@
 //! publish generates (the canonical `config.toml`, `hooks.json`, MCP source-artifact files) is
 //! in the blob store, `master/blobs/`, which also still holds the copies older builds made.
 //!
-//! The store is looked at first: its blobs are named by their hash and never rewritten, so
-//! they are sent as they are. A published file is sent only while it still has its published
-//! size (checked here, before the answer starts) and hash (checked while it streams, see
-//! [`super::blob_stream::Source::Codex`]). One that changed gets 409, like a blob of an older
-//! revision: the follower starts its sync over and gets the revision the master's watcher
-//! publishes for the change (or, without a watcher, the next `codexport master rebuild`).
+//! A published file is sent only while it still has its published size (checked here, before
+//! the answer starts) and hash (checked while it streams, see
+//! [`super::blob_stream::Source::Codex`]). One that changed is sent from the store if a copy
+//! is there (blobs there are named by their hash and never rewritten, so they are sent as they
+//! are), else it gets 409, like a blob of an older revision: the follower starts its sync over
+//! and gets the revision the master's watcher publishes for the change (or, without a
+//! watcher, the next `codexport master rebuild`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -74,39 +75,39 @@ pub(super) fn part_for(
     head: impl FnOnce(u64) -> Option<Vec<u8>>,
 ) -> Result<Part, Unavailable> {
     let origin = origins.get(hash).ok_or(Unavailable::NotPublished)?;
-    let stored = store.path_of(hash);
     // Sizes now, files opened one at a time while streaming: a batch of thousands of blobs
     // must not hold thousands of descriptors.
-    if let Ok(meta) = std::fs::metadata(&stored)
-        && meta.is_file()
-    {
-        let size = meta.len();
-        return Ok(Part {
-            head: head(size),
-            source: Source::Store(stored),
-            size,
-        });
-    }
-    match origin {
-        Origin::Store => Err(Unavailable::MissingFromStore),
+    let changed = match origin {
         Origin::Codex { rel, size } => {
             let path: PathBuf = codex_home.join(rel);
             match std::fs::symlink_metadata(&path) {
-                Ok(meta) if meta.is_file() && meta.len() == *size => Ok(Part {
-                    head: head(*size),
-                    source: Source::Codex {
-                        root: codex_home.to_path_buf(),
-                        rel: rel.clone(),
-                        sha256: hash.to_string(),
-                    },
-                    size: *size,
-                }),
-                Ok(_) => Err(Unavailable::Changed(format!(
-                    "{} changed since it was published",
-                    path.display()
-                ))),
-                Err(e) => Err(Unavailable::Changed(format!("{}: {e}", path.display()))),
+                Ok(meta) if meta.is_file() && meta.len() == *size => {
+                    return Ok(Part {
+                        head: head(*size),
+                        source: Source::Codex {
+                            root: codex_home.to_path_buf(),
+                            rel: rel.clone(),
+                            sha256: hash.to_string(),
+                        },
+                        size: *size,
+                    });
+                }
+                Ok(_) => Some(format!("{} changed since it was published", path.display())),
+                Err(e) => Some(format!("{}: {e}", path.display())),
             }
         }
+        Origin::Store => None,
+    };
+    let stored = store.path_of(hash);
+    match std::fs::metadata(&stored) {
+        Ok(meta) if meta.is_file() => {
+            let size = meta.len();
+            Ok(Part {
+                head: head(size),
+                source: Source::Store(stored),
+                size,
+            })
+        }
+        _ => Err(changed.map_or(Unavailable::MissingFromStore, Unavailable::Changed)),
     }
 }

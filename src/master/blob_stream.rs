@@ -39,7 +39,7 @@ pub(super) enum Source {
     /// A file of the master's blob store, named by its hash and never rewritten: sent as is.
     Store(PathBuf),
     /// A published file read where it lives, `root/rel` (`root` = the master's `CODEX_HOME`),
-    /// opened without following links ([`crate::fs::open_beneath`]). It can have changed since
+    /// opened without following links ([`crate::fs::Beneath`]). It can have changed since
     /// the publish, so it is hashed while it is read and the chunk holding its last byte is
     /// only sent once the hash is `sha256`; otherwise the stream ends with an error, and the
     /// follower, which also checks every hash, never receives the whole blob.
@@ -54,12 +54,19 @@ pub(super) enum Source {
 }
 
 impl Source {
-    /// Open for reading; read errors then name the file (fs-err).
-    fn open(&self, size: u64) -> std::io::Result<fs_err::File> {
+    /// Open for reading; read errors then name the file (fs-err). `beneath` keeps the last
+    /// `CODEX_HOME` opened (every Codex part of an answer has the same one).
+    fn open(&self, size: u64, beneath: &mut Option<crate::fs::Beneath>) -> std::io::Result<fs_err::File> {
         match self {
             Source::Store(path) => fs_err::File::open(path),
             Source::Codex { root, rel, .. } => {
-                let (file, meta) = crate::fs::open_beneath(root, rel)?;
+                if beneath.as_ref().is_none_or(|b| b.root() != root) {
+                    *beneath = Some(crate::fs::Beneath::new(root));
+                }
+                let Some(dir) = beneath.as_ref() else {
+                    return Err(self.changed());
+                };
+                let (file, meta) = dir.open(rel)?;
                 if meta.len() != size {
                     return Err(self.changed());
                 }
@@ -105,6 +112,7 @@ struct Gone;
 
 fn fill(parts: Vec<Part>, tx: &mpsc::Sender<std::io::Result<Bytes>>) -> std::io::Result<()> {
     let mut chunk = Vec::with_capacity(CHUNK);
+    let mut beneath = None;
     let send = |chunk: &mut Vec<u8>| -> Result<(), Gone> {
         let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK));
         tx.blocking_send(Ok(Bytes::from(full))).map_err(|_| Gone)
@@ -116,7 +124,7 @@ fn fill(parts: Vec<Part>, tx: &mpsc::Sender<std::io::Result<Bytes>>) -> std::io:
             }
             chunk.extend_from_slice(head);
         }
-        let mut file = part.source.open(part.size)?;
+        let mut file = part.source.open(part.size, &mut beneath)?;
         let mut hasher = matches!(part.source, Source::Codex { .. }).then(Sha256::new);
         let mut left = part.size;
         while left > 0 {
