@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # First join with --apply of two builds side by side, and `cp -a` of the same tree, interleaved
 # round by round (this machine's noise moves all three together). Each build joins its own
-# `master serve` (both serve the same master home, --no-watch), so a round compares whole
-# systems: server streaming, follower sync (download, verify, store) and apply. Prints each run
+# `master serve` (--no-watch) over the same CODEX_HOME, published by that build into its own
+# CODEXPORT_HOME (a build that copies blobs into master/blobs and one that serves CODEX_HOME
+# each find what they expect), so a round compares whole systems: publish layout, server
+# streaming, follower sync (download, verify, store) and apply. Prints each run
 # (sync and apply ms from -v, wall/user/system from GNU time) and the medians.
 #
 #   bash benches/join_ab.sh /tmp/codexport-before            # 10k files, 5 rounds
@@ -31,19 +33,23 @@ cleanup() {
 trap cleanup EXIT
 M=$WORK/m
 cargo bench -q --bench gen_codex_home -- --files "$FILES" --seed "${SEED:-1}" --out "$M/.codex" 2>/dev/null | tail -1 >&2
-master() { env HOME="$M" CODEX_HOME="$M/.codex" CODEXPORT_HOME="$M/.codexport" NO_COLOR=1 "$@"; }
-master "$AFTER_BIN" master init --bind 127.0.0.1 --port 0 >/dev/null
+master() { # master SIDE CMD...
+  local side=$1
+  shift
+  env HOME="$M" CODEX_HOME="$M/.codex" CODEXPORT_HOME="$M/.codexport-$side" NO_COLOR=1 "$@"
+}
 declare -A LINK
 for side in before after; do
   bin=$BEFORE_BIN
   [ "$side" = after ] && bin=$AFTER_BIN
+  master "$side" "$bin" master init --bind 127.0.0.1 --port 0 >/dev/null
   # Not through `master`: $! must be the server itself (env execs it), or cleanup misses it.
-  env HOME="$M" CODEX_HOME="$M/.codex" CODEXPORT_HOME="$M/.codexport" NO_COLOR=1 \
+  env HOME="$M" CODEX_HOME="$M/.codex" CODEXPORT_HOME="$M/.codexport-$side" NO_COLOR=1 \
     "$bin" master serve --bind 127.0.0.1 --port 0 --no-watch >"$WORK/serve-$side" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q http:// "$WORK/serve-$side" && break; sleep 0.1; done
   port=$(grep -o 'http://[^ ]*' "$WORK/serve-$side" | sed -n 1p | sed 's/.*://')
-  LINK[$side]=$(master "$AFTER_BIN" master link --host 127.0.0.1 --port "$port" --name "$side" --output json |
+  LINK[$side]=$(master "$side" "$bin" master link --host 127.0.0.1 --port "$port" --name "$side" --output json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["joinLink"])')
 done
 RESULTS=$WORK/results
