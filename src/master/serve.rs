@@ -11,11 +11,11 @@
 //! document are served; asking for a well-formed hash that is not (or no longer) published
 //! gets 409, which tells a follower to start its sync over. Published files are read from
 //! `CODEX_HOME` itself, not from copies ([`super::blob_origin`]); one that changed since its
-//! publish gets 409 too. The published state is re-read
-//! when `state.yaml.sig` changes, so `master rebuild` needs no restart; `tokens.json` is
-//! re-read when it changes, so `master revoke` takes effect at the next request. Connection
-//! limits live in [`super::listen`]. [`serve_watching`] also republishes on changes
-//! ([`super::watch`]) and loads each new document on the watcher's thread.
+//! publish gets 409 too. The published state is re-read when `state.yaml.sig` changes, so
+//! `master rebuild` needs no restart; `tokens.json` is re-read when it changes, so `master
+//! revoke` takes effect at the next request. Connection limits live in [`super::listen`].
+//! [`serve_watching`] also republishes on changes ([`super::watch`]) and loads each new
+//! document on the watcher's thread.
 
 use std::collections::HashMap;
 use std::future::Future;
