@@ -237,10 +237,10 @@ fn publish_now(roots: &Roots, warm: &mut WarmState, changes: Changes) -> Result<
     let cache = warm.cache.take().unwrap_or_else(|| StatCache::load(&dir));
     phases.mark("load");
     let started = std::time::SystemTime::now();
-    let stored = hash_files(&plain, &cache)?;
-    let cached = stored.iter().filter(|s| s.cached).count();
+    let hashed = hash_files(&plain, &cache)?;
+    let cached = hashed.iter().filter(|s| s.cached).count();
     phases.mark("hash");
-    for (file, s) in plain.iter().zip(&stored) {
+    for (file, s) in plain.iter().zip(&hashed) {
         spec.files.push(FileEntry {
             path: file.rel.clone(),
             sha256: s.sha256.clone(),
@@ -258,7 +258,7 @@ fn publish_now(roots: &Roots, warm: &mut WarmState, changes: Changes) -> Result<
         // that could not be written only means hashing again next time. One equal to the
         // cache loaded is not written again.
         let saver = threads.spawn(|| {
-            let next = StatCache::record(&plain, &stored, started);
+            let next = StatCache::record(&plain, &hashed, started);
             if next == cache {
                 return Some(cache);
             }

@@ -134,15 +134,15 @@ impl StatCache {
 
     /// The cache a publish leaves: `files` and their hashes (same order), leaving out racily
     /// fresh entries.
-    pub fn record(files: &[&ScannedFile], stored: &[Hashed], now: SystemTime) -> StatCache {
+    pub fn record(files: &[&ScannedFile], hashed: &[Hashed], now: SystemTime) -> StatCache {
         let limit = racy_limit(now);
         let fresh = |s: &FileStamp| s.mtime_ns >= limit || s.ctime_ns >= limit;
-        let mut entries: Vec<(String, Entry)> = (0..files.len().min(stored.len()))
-            .filter(|&i| files[i].size == stored[i].size && !fresh(&files[i].stamp))
+        let mut entries: Vec<(String, Entry)> = (0..files.len().min(hashed.len()))
+            .filter(|&i| files[i].size == hashed[i].size && !fresh(&files[i].stamp))
             .map(|i| {
                 let entry = Entry {
-                    sha256: stored[i].sha256.clone(),
-                    size: stored[i].size,
+                    sha256: hashed[i].sha256.clone(),
+                    size: hashed[i].size,
                     stamp: files[i].stamp,
                 };
                 (files[i].rel.clone(), entry)
