@@ -2,12 +2,12 @@
 # Wall time of `codexport reconcile --hook` against an unchanged master on loopback: the cost
 # Codex pays at every session start when nothing changed (one If-None-Match request).
 #
-#   cargo build --release && benches/hook.sh [runs]     (BIN=... binary, FILES=... managed files)
+#   cargo build --release && benches/hook.sh [runs]     (BIN= or CODEXPORT_BIN= binary, FILES= managed files)
 #
 # Prints every run in milliseconds, the median, and the median of `true` measured the same way
 # in the same run (the process floor). Temp dirs only; the master is killed at exit.
 set -euo pipefail
-BIN=${BIN:-target/release/codexport}
+BIN=${BIN:-${CODEXPORT_BIN:-target/release/codexport}}
 RUNS=${1:-20}
 FILES=${FILES:-2000}
 BIN=$(realpath "$BIN")
@@ -25,7 +25,10 @@ for i in $(seq 1 "$FILES"); do
   printf -- '---\nname: s%s\n---\nbody %s\n' "$i" "$i" > "$tmp/m/.codex/skills/s$i/SKILL.md"
 done
 master master init >/dev/null
-master master serve --bind 127.0.0.1 --port 0 --no-watch > "$tmp/serve.log" 2>&1 &
+# Not through `master`: a function in the background is a subshell, so $! would be the subshell
+# and the exit trap would leave the server running.
+HOME=$tmp/m CODEX_HOME=$tmp/m/.codex CODEXPORT_HOME=$tmp/m/.codexport \
+  "$BIN" master serve --bind 127.0.0.1 --port 0 --no-watch > "$tmp/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 100); do grep -q 'serving http' "$tmp/serve.log" && break; sleep 0.05; done
 port=$(grep -o 'serving http://127.0.0.1:[0-9]*' "$tmp/serve.log" | grep -o '[0-9]*$')
