@@ -15,7 +15,10 @@ follower() { HOME=$tmp/f CODEX_HOME=$tmp/f/.codex CODEXPORT_HOME=$tmp/f/.codexpo
 mkdir -p "$tmp/m/.codex" "$tmp/f/.codex"
 cargo bench -q --bench gen_codex_home -- --files "$N" --seed 1 --out "$tmp/m/.codex" 2>/dev/null | tail -1 >&2
 master master init >/dev/null
-master master serve --bind 127.0.0.1 --port 0 --no-watch > "$tmp/serve.log" 2>&1 &
+# Not through `master`: a function in the background is a subshell, so $! would be the subshell
+# and the exit trap would leave the server running.
+HOME=$tmp/m CODEX_HOME=$tmp/m/.codex CODEXPORT_HOME=$tmp/m/.codexport \
+  "$BIN" master serve --bind 127.0.0.1 --port 0 --no-watch > "$tmp/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 100); do grep -q 'serving http' "$tmp/serve.log" && break; sleep 0.05; done
 port=$(grep -o 'serving http://127.0.0.1:[0-9]*' "$tmp/serve.log" | grep -o '[0-9]*$')
