@@ -21,6 +21,7 @@ use crate::blobstore::BlobStore;
 use crate::model::DesiredState;
 
 use super::blob_stream::{Part, Source};
+use super::serve::Served;
 
 /// Where a published blob comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +66,20 @@ pub(super) enum Unavailable {
     MissingFromStore,
 }
 
-/// The part that sends blob `hash` of a document with `origins`, published from `codex_home`,
-/// headed by `head` (a frame header, or none for a single raw blob).
-pub(super) fn part_for(
+impl Served {
+    /// The part that sends blob `hash` of the served document, headed by `head` (a frame
+    /// header, or none for a single raw blob); generated blobs are read from `store`.
+    pub(super) fn part_for(
+        &self,
+        store: &BlobStore,
+        hash: &str,
+        head: impl FnOnce(u64) -> Option<Vec<u8>>,
+    ) -> Result<Part, Unavailable> {
+        part_for(store, &self.codex_home, &self.blobs, hash, head)
+    }
+}
+
+fn part_for(
     store: &BlobStore,
     codex_home: &Path,
     origins: &HashMap<String, Origin>,

@@ -60,11 +60,9 @@ impl Source {
         match self {
             Source::Store(path) => fs_err::File::open(path),
             Source::Codex { root, rel, .. } => {
-                if beneath.as_ref().is_none_or(|b| b.root() != root) {
-                    *beneath = Some(crate::fs::Beneath::new(root));
-                }
-                let Some(dir) = beneath.as_ref() else {
-                    return Err(self.changed());
+                let dir = match beneath {
+                    Some(dir) if dir.root() == root => dir,
+                    _ => beneath.insert(crate::fs::Beneath::new(root)),
                 };
                 let (file, meta) = dir.open(rel)?;
                 if meta.len() != size {

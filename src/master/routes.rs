@@ -11,7 +11,7 @@ use crate::blobstore::is_sha256_hex;
 use crate::model::delta::{DELTA_BASE_HEADER, DELTA_CONTENT_TYPE};
 use crate::model::wire::{MAX_BLOB_REQUEST_BYTES, MAX_BLOBS_PER_REQUEST, SIGNATURE_HEADER, frame_header};
 
-use super::blob_origin::{Unavailable, part_for};
+use super::blob_origin::Unavailable;
 use super::blob_stream;
 use super::serve::Ctx;
 
@@ -188,7 +188,7 @@ fn blob_batch(ctx: Arc<Ctx>, body: Bytes) -> Resp {
                 .into_response();
         }
         let head = |size| frame_header(&hash, size).ok().map(|h| h.to_vec());
-        match part_for(&ctx.store, &served.codex_home, &served.blobs, &hash, head) {
+        match served.part_for(&ctx.store, &hash, head) {
             Ok(part) if part.head.is_some() => parts.push(part),
             // A size the frame cannot carry: never published (publish caps file sizes).
             Ok(_) => return not_found(),
@@ -225,7 +225,7 @@ fn one_blob(ctx: &Ctx, hash: &str) -> Resp {
     if !is_sha256_hex(hash) {
         return not_found();
     }
-    let part = match part_for(&ctx.store, &served.codex_home, &served.blobs, hash, |_| None) {
+    let part = match served.part_for(&ctx.store, hash, |_| None) {
         Ok(part) => part,
         Err(Unavailable::Changed(what)) => return conflict(format!("{what}; ask again once it is published")),
         Err(_) => return not_found(),
