@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Fill fuzz/corpus/<target>/ with the seeds: the crafted ones in fuzz/seeds/, the example
-# documents and master files in examples/, the shared corpus (../shared/corpus/) and every past
+# documents and master files in examples/, the real-world corpus (tests/corpus/) and every past
 # crash (tests/fuzz_regressions/). tests/fuzz_seeds.rs runs the same inputs through the same
 # checks as a normal test.
 set -euo pipefail
 cd "$(dirname "$0")"
-shared=../../shared/corpus
+corpus=../tests/corpus
 for t in document join_link blob_stream config_portable; do
   mkdir -p "corpus/$t"
   cp -r seeds/"$t"/. "corpus/$t/" 2>/dev/null || true
@@ -14,11 +14,9 @@ done
 cp ../examples/desired-state/*.yaml corpus/document/
 cp ../examples/master-basic/config.toml ../examples/master-basic/hooks.json ../examples/master-basic/agents/*.toml \
   corpus/config_portable/
-if [ -d "$shared" ]; then
-  cp "$shared"/configs/* corpus/config_portable/
-  cp "$shared"/other/*.toml "$shared"/other/*.json corpus/config_portable/
-  cp "$shared"/other/*.yaml corpus/document/
-fi
+cp "$corpus"/configs/* corpus/config_portable/
+cp "$corpus"/other/*.toml "$corpus"/other/*.json corpus/config_portable/
+cp "$corpus"/other/*.yaml corpus/document/
 for t in document join_link blob_stream config_portable; do
   echo "$t: $(ls "corpus/$t" | wc -l) seeds"
 done

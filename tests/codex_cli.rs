@@ -82,7 +82,7 @@ fn codex_sees_the_same_mcp_servers_on_the_follower_with_follower_paths() {
 
 /// Expected MCP server names per corpus config, as the real Codex CLI 0.169.0 reports them.
 fn corpus_expectations() -> Vec<(String, Vec<String>)> {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     let tsv = fs_err::read_to_string(corpus.join("codex-0.169.0-mcp-names.tsv")).unwrap();
     tsv.lines()
         .skip(1)
@@ -102,7 +102,7 @@ fn corpus_expectations() -> Vec<(String, Vec<String>)> {
 #[test]
 fn every_real_world_corpus_config_replicates_and_codex_agrees_on_its_mcp_servers() {
     let codex = codex_bin();
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/configs");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/configs");
     let master = Machine::new();
     fs_err::write(master.codex_home.join("config.toml"), "").unwrap();
     master.ok(&["master", "init"]);

@@ -64,8 +64,8 @@ fn config_portable_seeds() {
     let extra = [
         "examples/master-basic",
         "examples/master-basic/agents",
-        "../shared/corpus/configs",
-        "../shared/corpus/other",
+        "tests/corpus/configs",
+        "tests/corpus/other",
     ];
     run("config_portable", &extra, 10, checks::config::check);
 }

@@ -1,4 +1,4 @@
-//! Inference over the real-world configs of `../shared/corpus/configs/` with a temp master home:
+//! Inference over the real-world configs of `tests/corpus/configs/` with a temp master home:
 //! no panic, runners portable, URL servers without artifact, absent files local binaries.
 //! The rule each server hits is printed (run with `--nocapture` to see the table).
 
@@ -10,7 +10,7 @@ use codexport::mcp::infer::{InferEnv, STANDARD_DIRS, infer};
 
 #[test]
 fn corpus_mcp_servers_are_classified() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/configs");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/configs");
     let home = tempfile::tempdir().unwrap();
     let env = InferEnv {
         master: MasterPaths {

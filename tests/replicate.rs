@@ -270,7 +270,7 @@ fn init_keeps_the_key_and_rebuild_keeps_the_revision() {
 
 #[test]
 fn an_invalid_config_stops_the_publish_with_file_line_and_reason() {
-    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     for (file, reason) in [
         ("configs/jim60105__dotfiles__dot_codex_config.toml.tmpl.toml", "invalid"),
         (

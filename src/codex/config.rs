@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn chezmoi_templates_in_the_corpus_are_rejected_with_a_line() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/configs");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/configs");
         let mut seen = 0;
         for entry in fs_err::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();

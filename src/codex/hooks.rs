@@ -153,8 +153,7 @@ mod tests {
     }
 
     fn vectors() -> Vec<(String, String)> {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/other/trust_hash_vectors.json");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/other/trust_hash_vectors.json");
         let v: Value = serde_json::from_str(&fs_err::read_to_string(path).unwrap()).unwrap();
         v["vectors"]
             .as_array()
@@ -172,7 +171,7 @@ mod tests {
     #[test]
     fn the_real_hooks_json_gives_the_real_trust_hashes() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/corpus/other/NullSense__dotfiles__home_.codex_hooks.json");
+            .join("tests/corpus/other/NullSense__dotfiles__home_.codex_hooks.json");
         let hooks: Value = serde_json::from_str(&fs_err::read_to_string(path).unwrap()).unwrap();
         let entries = trust_entries("/home/nullsense/.codex/hooks.json", &hooks);
         let mut matched = 0;

@@ -422,7 +422,7 @@ fn detect_home(all: &[String]) -> Option<String> {
 
 #[test]
 fn corpus_round_trip() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/configs");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/configs");
     let (mut parsed, mut with_home) = (0, 0);
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -465,8 +465,8 @@ fn corpus_round_trip() {
 
 #[test]
 fn corpus_hooks_json() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus/other/NullSense__dotfiles__home_.codex_hooks.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/other/NullSense__dotfiles__home_.codex_hooks.json");
     let text = std::fs::read_to_string(path).unwrap();
     let original: serde_json::Value = serde_json::from_str(&text).unwrap();
     let master = MasterPaths {

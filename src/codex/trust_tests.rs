@@ -108,7 +108,7 @@ fn tree_of(vectors: &[Json], home: &str) -> (String, Json) {
 
 #[test]
 fn all_corpus_vectors_are_rekeyed_to_the_hash_of_the_follower_command() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/other/trust_hash_vectors.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/other/trust_hash_vectors.json");
     let all: Json = serde_json::from_str(&fs_err::read_to_string(path).unwrap()).unwrap();
     let all = all["vectors"].as_array().unwrap();
     assert_eq!(all.len(), 8);
