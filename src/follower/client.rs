@@ -37,6 +37,17 @@ fn timeout() -> Duration {
         .unwrap_or(DEFAULT_TIMEOUT)
 }
 
+/// Make ring the process's rustls crypto provider: reqwest is built with `rustls-no-provider`
+/// (its default brings aws-lc-rs, a second provider and a long C build) and panics in
+/// `Client::build` when none is installed. Installing again, or after someone else did, is a
+/// no-op.
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err only when another thread installed one first: either way a provider is there.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// What `GET /v1/state` gave: the full document bytes (rebuilt when the answer was a delta).
 #[derive(Debug)]
 pub struct StateAnswer {
@@ -71,6 +82,7 @@ impl MasterClient {
     /// Like [`MasterClient::new`] with an explicit per-operation `timeout` (the hook passes
     /// what is left of its budget).
     pub fn with_timeout(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, FollowerError> {
+        install_crypto_provider();
         let mut builder = Client::builder()
             .connect_timeout(Duration::from_secs(5).min(timeout))
             // In the blocking client this bounds each operation (send, each body read), not the
