@@ -1,7 +1,11 @@
 //! Where things live: `HOME`, `CODEX_HOME` and `CODEXPORT_HOME` resolved once per command.
 //!
-//! Rules from CODEX-FACTS.md "CODEX_HOME": `CODEX_HOME`, when set and non-empty, must be an
-//! existing directory; otherwise `~/.codex`. `CODEXPORT_HOME` defaults to `~/.codexport`.
+//! Rules from CODEX-FACTS.md "CODEX_HOME": `CODEX_HOME` when set and non-empty, otherwise
+//! `~/.codex`. `CODEXPORT_HOME` defaults to `~/.codexport`.
+//!
+//! Codex itself refuses a `CODEX_HOME` that does not exist, but codexport is how a new machine
+//! gets its `~/.codex`: a missing one is not an error here, and the first apply creates it
+//! (mode 0700, in `reconcile::run`, through the `Host`). Something that exists and is not a directory is.
 
 use std::path::{Path, PathBuf};
 
@@ -11,9 +15,9 @@ pub enum PathsError {
     /// Neither `HOME` (nor `USERPROFILE` on Windows) is set.
     #[error("HOME is not set: codexport needs it to find ~/.codex and ~/.codexport")]
     NoHome,
-    /// `CODEX_HOME` is set but does not name an existing directory (Codex itself refuses this).
-    #[error("CODEX_HOME={0} is not an existing directory")]
-    CodexHomeMissing(PathBuf),
+    /// The Codex home exists and is not a directory (nor a symlink to one).
+    #[error("{0} (CODEX_HOME) exists and is not a directory")]
+    CodexHomeNotDir(PathBuf),
 }
 
 impl crate::exit::ExitStatus for PathsError {
@@ -23,9 +27,10 @@ impl crate::exit::ExitStatus for PathsError {
     fn hint(&self) -> Option<String> {
         match self {
             PathsError::NoHome => Some("set HOME to your home directory".into()),
-            PathsError::CodexHomeMissing(p) => {
-                Some(format!("create it (mkdir -p {}) or unset CODEX_HOME", p.display()))
-            }
+            PathsError::CodexHomeNotDir(p) => Some(format!(
+                "move {} aside, or point CODEX_HOME at a directory",
+                p.display()
+            )),
         }
     }
 }
@@ -44,15 +49,17 @@ pub struct Roots {
 impl Roots {
     /// Resolve from the process environment.
     ///
-    /// Errors: [`PathsError::NoHome`], [`PathsError::CodexHomeMissing`].
+    /// A missing Codex home is fine (see the module doc); nothing is created here.
+    ///
+    /// Errors: [`PathsError::NoHome`]; [`PathsError::CodexHomeNotDir`] when the Codex home
+    /// exists and is not a directory.
     pub fn from_env() -> Result<Self, PathsError> {
         let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
         let home = var("HOME").or_else(|| var("USERPROFILE")).ok_or(PathsError::NoHome)?;
-        let codex_home = match var("CODEX_HOME") {
-            Some(p) if p.is_dir() => p,
-            Some(p) => return Err(PathsError::CodexHomeMissing(p)),
-            None => home.join(".codex"),
-        };
+        let codex_home = var("CODEX_HOME").unwrap_or_else(|| home.join(".codex"));
+        if codex_home.exists() && !codex_home.is_dir() {
+            return Err(PathsError::CodexHomeNotDir(codex_home));
+        }
         let codexport_home = var("CODEXPORT_HOME").unwrap_or_else(|| home.join(".codexport"));
         Ok(Roots {
             home: absolute(&home),

@@ -318,6 +318,12 @@ fn run(
     progress: &dyn crate::progress::Progress,
 ) -> Result<Applied, ReconcileError> {
     let started = std::time::Instant::now();
+    // A machine where Codex never ran has no ~/.codex: create it as Codex would (0700). A
+    // symlink to a directory (dotfiles managers) is not Absent and stays as it is.
+    if host.observe(&roots.codex_home)? == host::Observed::Absent {
+        host.create_private_dir_all(&roots.codex_home)?;
+        tracing::info!(path = %roots.codex_home.display(), "created the Codex home (0700)");
+    }
     let options = ExecuteOptions {
         kind,
         allow_mass_delete,
