@@ -63,6 +63,8 @@ fn filtered(run: &Run, machines: &[&Machine]) -> String {
         (r"\(os error \d+\)", "(os error [N])"),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),
         (r"\(\d+ ms\)", "([N] ms)"),
+        (r"publication \d+", "publication [SEQUENCE]"),
+        (r#""sequence": \d+"#, r#""sequence": [SEQUENCE]"#),
         (r#""durationMs": \d+"#, r#""durationMs": [N]"#),
     ];
     for (re, with) in filters {

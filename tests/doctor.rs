@@ -46,6 +46,7 @@ fn assert_transcript(name: &str, run: &Run, machine: &Machine) {
         (r"[0-9a-f]{64}", "[FINGERPRINT]"),
         (r"[0-9a-f]{16}\.\.\.", "[FINGERPRINT]..."),
         (r"sha256:[0-9a-f]{12}", "sha256:[REVISION]"),
+        (r"publication \d+ signed \S+", "publication [SEQUENCE] signed [TIME]"),
     ];
     in_snapshots_dir! {
         insta::with_settings!({filters => filters}, {

@@ -7,7 +7,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Machine, Pair};
-use reqwest::blocking::Client;
 
 fn token_of(link: &str) -> String {
     link.split("token=").nth(1).unwrap().to_string()
@@ -79,7 +78,7 @@ fn followers_lists_last_seen_and_applied_revision_then_behind_after_a_rebuild() 
 fn revoke_refuses_the_token_at_once_with_the_same_404_as_an_unknown_path() {
     let pair = Pair::applied();
     let token = token_of(&pair.link);
-    let http = Client::new();
+    let http = common::http();
     let get = |path: &str, token: Option<&str>| {
         let mut req = http.get(format!("{}{path}", pair.server.url));
         if let Some(t) = token {

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Machine, Server};
-use reqwest::blocking::Client;
 
 const DEBOUNCE_ENV: &str = "CODEXPORT_WATCH_DEBOUNCE_MS";
 const DEADLINE: Duration = Duration::from_secs(8);
@@ -62,7 +61,7 @@ impl Stderr {
 }
 
 fn revision(server: &Server) -> String {
-    let meta: serde_json::Value = Client::new()
+    let meta: serde_json::Value = common::http()
         .get(format!("{}/v1/meta", server.url))
         .send()
         .unwrap()
@@ -195,7 +194,7 @@ fn a_burst_of_writes_during_publishes_ends_on_the_final_tree() {
 
 /// `/v1/state` as served: (document bytes, signature header).
 fn served_state(server: &Server, token: &str) -> (Vec<u8>, String) {
-    let r = Client::new()
+    let r = common::http()
         .get(format!("{}/v1/state", server.url))
         .bearer_auth(token)
         .send()

@@ -4,7 +4,6 @@
 mod common;
 
 use common::Machine;
-use reqwest::blocking::Client;
 
 fn token_of(link: &str) -> String {
     link.split("token=").nth(1).unwrap().to_string()
@@ -15,7 +14,7 @@ fn meta_is_public_small_and_answers_304_to_its_etag() {
     let master = Machine::with_example();
     master.ok(&["master", "init"]);
     let server = master.serve();
-    let http = Client::new();
+    let http = common::http();
     let resp = http.get(format!("{}/v1/meta", server.url)).send().unwrap();
     assert_eq!(resp.status(), 200);
     let etag = resp.headers()["etag"].to_str().unwrap().to_string();
@@ -42,7 +41,7 @@ fn blobs_need_the_token_and_are_immutable() {
     master.ok(&["master", "init"]);
     let server = master.serve();
     let token = token_of(&master.link(&server, "f"));
-    let http = Client::new();
+    let http = common::http();
     let agents = fs_err::read(master.codex_home.join("AGENTS.md")).unwrap();
     let hash = codexport::fs::sha256_hex(&agents);
     let url = format!("{}/v1/blobs/{hash}", server.url);

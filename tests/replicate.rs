@@ -232,7 +232,9 @@ fn master_serve_stops_cleanly_on_sigterm() {
     master.ok(&["master", "init"]);
     let server = master.serve();
     let meta: serde_json::Value = serde_json::from_str(
-        &reqwest::blocking::get(format!("{}/v1/meta", server.url))
+        &common::http()
+            .get(format!("{}/v1/meta", server.url))
+            .send()
             .unwrap()
             .text()
             .unwrap(),

@@ -88,6 +88,7 @@ fn a_freshly_published_document_validates() {
             "alice-desktop".into(),
         );
         doc.metadata.generated_at = "2026-11-21T10:00:00Z".into();
+        doc.metadata.sequence = 1_795_255_200;
         let header =
             "# The desired state `codexport master init` publishes for examples/master-basic (metadata made stable).\n";
         fs_err::write(&example, format!("{header}{}", serde_yaml::to_string(&doc).unwrap())).unwrap();

@@ -6,7 +6,6 @@
 mod common;
 
 use common::Machine;
-use reqwest::blocking::Client;
 
 fn token_of(link: &str) -> String {
     link.split("token=").nth(1).unwrap().to_string()
@@ -67,7 +66,7 @@ fn a_file_that_changed_since_its_publish_gets_409_then_arrives_with_the_next_rev
     // Over HTTP: the published blob of AGENTS.md is refused with a reason naming the file.
     let token = token_of(&master.link(&server, "probe"));
     let hash = codexport::fs::sha256_hex(&v2);
-    let http = Client::new();
+    let http = common::http();
     let one = http
         .get(format!("{}/v1/blobs/{hash}", server.url))
         .bearer_auth(&token)

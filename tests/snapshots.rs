@@ -21,6 +21,7 @@ fn desired_state_of_master_basic() {
     in_snapshots_dir! {
         insta::assert_yaml_snapshot!("desired-state-master-basic", doc, {
             ".metadata.generatedAt" => "[generated-at]",
+            ".metadata.sequence" => "[sequence]",
             ".metadata.master.fingerprint" => "[fingerprint]",
             ".metadata.master.publicKey" => "[public-key]",
             ".metadata.master.hostname" => "[hostname]",

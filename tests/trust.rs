@@ -83,9 +83,12 @@ fn a_wrong_token_is_refused_and_nothing_is_written() {
     let out = follower.run(&["follower", "join", &forged]).expect_code(5);
     assert!(out.stderr.contains("refused this follower's token"), "{}", out.stderr);
     assert_nothing_written(&follower);
-    let blob = reqwest::blocking::get(format!("{}/v1/state", server.url)).unwrap();
+    let blob = common::http().get(format!("{}/v1/state", server.url)).send().unwrap();
     assert_eq!(blob.status(), 404, "no token: same 404 as an unknown path");
-    let unknown = reqwest::blocking::get(format!("{}/v1/nothing-here", server.url)).unwrap();
+    let unknown = common::http()
+        .get(format!("{}/v1/nothing-here", server.url))
+        .send()
+        .unwrap();
     assert_eq!(unknown.status(), 404);
 }
 

@@ -76,6 +76,22 @@ struct FollowerPart {
     plan_error: Option<String>,
     /// Generations kept (`codexport generations`).
     generations: usize,
+    /// The newest signed document accepted from the master (replay and freeze protection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    newest_signed: Option<NewestSigned>,
+}
+
+/// `freshness.json`, with its age: a follower held on an old document looks like this.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NewestSigned {
+    sequence: u64,
+    revision: String,
+    generated_at: String,
+    /// Whole days since the master signed it (this machine's clock).
+    age_days: Option<u64>,
+    /// Older than `FREEZE_WARN_AFTER` (30 days).
+    old: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -194,6 +210,20 @@ fn follower_part(roots: &Roots, enrollment: Enrollment) -> Result<FollowerPart, 
         drifted,
         plan_error,
         generations,
+        newest_signed: newest_signed(roots),
+    })
+}
+
+fn newest_signed(roots: &Roots) -> Option<NewestSigned> {
+    use crate::follower::freshness::{FREEZE_WARN_AFTER, Freshness};
+    let f = Freshness::load(&roots.codexport_home).ok().flatten()?;
+    let age = f.age();
+    Some(NewestSigned {
+        sequence: f.sequence,
+        old: age.is_some_and(|a| a > FREEZE_WARN_AFTER),
+        age_days: age.map(|a| a.as_secs() / 86_400),
+        revision: f.revision,
+        generated_at: f.generated_at,
     })
 }
 
@@ -243,6 +273,21 @@ fn print_follower(f: &FollowerPart) {
         f.generations
     );
     anstream::println!("staged:      {}", rev(&f.staged_revision));
+    if let Some(n) = &f.newest_signed {
+        let age = n.age_days.map(|d| format!(", {d} day(s) ago")).unwrap_or_default();
+        let warn = if n.old {
+            format!(
+                " {WARN}(old: the master publishes only on change, but a follower held back by the network looks like this too; check `codexport master status` on the master){WARN:#}"
+            )
+        } else {
+            String::new()
+        };
+        anstream::println!(
+            "newest:      publication {}, signed {}{age}{warn}",
+            n.sequence,
+            n.generated_at
+        );
+    }
     let remote_note = if f.up_to_date {
         format!(" {GOOD}(up to date){GOOD:#}")
     } else if f.reachable {

@@ -47,6 +47,7 @@ pub(super) fn checks(roots: &Roots) -> Vec<Check> {
                 "clock",
                 "staged",
                 "revisions",
+                "freshness",
             ] {
                 out.push(Check::skip(name, "needs a readable enrollment.toml"));
             }
@@ -138,7 +139,39 @@ fn master_checks(roots: &Roots, e: &Enrollment) -> Vec<Check> {
     let (staged_check, staged) = staged_check(roots, e);
     out.push(staged_check);
     out.push(revisions_check(roots, staged.as_deref(), remote.as_deref()));
+    out.push(freshness_check(roots));
     out
+}
+
+/// How old the newest signed document accepted is (replay floor and freeze warning).
+fn freshness_check(roots: &Roots) -> Check {
+    use crate::follower::freshness::{FREEZE_WARN_AFTER, Freshness};
+    match Freshness::load(&roots.codexport_home) {
+        Ok(Some(f)) => {
+            let days = f.age().map(|a| a.as_secs() / 86_400);
+            let detail = format!(
+                "publication {} signed {}{}; older ones are refused",
+                f.sequence,
+                f.generated_at,
+                days.map(|d| format!(" ({d} day(s) ago)")).unwrap_or_default()
+            );
+            if f.age().is_some_and(|a| a > FREEZE_WARN_AFTER) {
+                Check::warn(
+                    "freshness",
+                    detail,
+                    "the master publishes only when something changed; if it did change since, something between here and the master holds this follower back: compare with `codexport master status` on the master",
+                )
+            } else {
+                Check::ok("freshness", detail)
+            }
+        }
+        Ok(None) => Check::skip("freshness", "no signed document accepted yet"),
+        Err(e) => Check::fail(
+            "freshness",
+            one_line(&e.to_string()),
+            "remove the damaged freshness.json, then run `codexport sync` (the next document becomes the floor)",
+        ),
+    }
 }
 
 fn fingerprint_prefix(fp: &str) -> String {

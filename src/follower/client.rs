@@ -40,8 +40,9 @@ fn timeout() -> Duration {
 /// Make ring the process's rustls crypto provider: reqwest is built with `rustls-no-provider`
 /// (its default brings aws-lc-rs, a second provider and a long C build) and panics in
 /// `Client::build` when none is installed. Installing again, or after someone else did, is a
-/// no-op.
-fn install_crypto_provider() {
+/// no-op. Anything else in the process that builds a `reqwest` client calls it first (the
+/// integration tests do, through their harness).
+pub fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Err only when another thread installed one first: either way a provider is there.
         let _ = rustls::crypto::ring::default_provider().install_default();

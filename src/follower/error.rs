@@ -72,6 +72,30 @@ pub enum FollowerError {
         /// Why.
         reason: String,
     },
+    /// A correctly signed document older than the newest this follower accepted from the same
+    /// key (or with the same publication number and other content): a recorded document being
+    /// replayed (TUF "rollback attack"). Nothing was staged.
+    #[error("desired state from {url} refused: {}", replayed(*offered, offered_at, *accepted, accepted_at))]
+    Replayed {
+        /// Master URL.
+        url: String,
+        /// `metadata.sequence` of the document offered.
+        offered: u64,
+        /// Its `metadata.generatedAt`.
+        offered_at: String,
+        /// The newest sequence accepted before.
+        accepted: u64,
+        /// Its `metadata.generatedAt`.
+        accepted_at: String,
+    },
+    /// A state file of codexport's own is there but unreadable.
+    #[error("{}: {reason}", path.display())]
+    BadState {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The master answered with an unexpected HTTP status or body.
     #[error("unexpected answer from {url}: {reason}")]
     Protocol {
@@ -101,6 +125,18 @@ pub enum FollowerError {
     Io(#[from] std::io::Error),
 }
 
+fn replayed(offered: u64, offered_at: &str, accepted: u64, accepted_at: &str) -> String {
+    if offered == accepted {
+        format!(
+            "it is publication {offered} (signed {offered_at}) with other content than the publication {accepted} this follower already accepted; a master signs one document per number"
+        )
+    } else {
+        format!(
+            "it is publication {offered} (signed {offered_at}), but this follower already accepted publication {accepted} (signed {accepted_at}); an old signed document is being replayed"
+        )
+    }
+}
+
 impl ExitStatus for FollowerError {
     fn exit(&self) -> Exit {
         match self {
@@ -113,10 +149,12 @@ impl ExitStatus for FollowerError {
             FollowerError::Unreachable { .. } | FollowerError::Interrupted { .. } => Exit::Unreachable,
             FollowerError::FingerprintMismatch { .. }
             | FollowerError::TokenRefused { .. }
-            | FollowerError::Untrusted { .. } => Exit::Trust,
-            FollowerError::Protocol { .. } | FollowerError::RevisionChanged { .. } | FollowerError::Io(_) => {
-                Exit::Error
-            }
+            | FollowerError::Untrusted { .. }
+            | FollowerError::Replayed { .. } => Exit::Trust,
+            FollowerError::Protocol { .. }
+            | FollowerError::RevisionChanged { .. }
+            | FollowerError::BadState { .. }
+            | FollowerError::Io(_) => Exit::Error,
         }
     }
 
@@ -130,6 +168,11 @@ impl ExitStatus for FollowerError {
             }
             FollowerError::TokenRefused { .. } => "the token is wrong or was revoked: re-join with a new link from `codexport master link`".into(),
             FollowerError::NothingStaged => "run `codexport sync` first".into(),
+            FollowerError::Replayed { .. } => "nothing was written. Something between this machine and the master answers with an old document: check the master's address (tailscale status). If the master really went back (its state restored from a backup and its clock behind), publish there again (`codexport master rebuild`): each publish gets a higher number".into(),
+            FollowerError::BadState { path, .. } => format!(
+                "codexport wrote this file; if it was damaged, remove {} and run again (the next document is then accepted as the newest)",
+                path.display()
+            ),
             FollowerError::StoreFull { .. } => format!(
                 "a master tree this big is unusual; if it is intended, raise the cap with {}=<bytes> (blobs no generation needs are removed after each apply)",
                 super::store::STORE_MAX_ENV

@@ -5,6 +5,7 @@ pub mod blob_sink;
 pub mod client;
 pub mod enrollment;
 pub mod error;
+pub mod freshness;
 pub mod hook;
 pub mod local;
 pub mod overlay;

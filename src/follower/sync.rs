@@ -233,6 +233,7 @@ fn stage_from(
     }
     let base = staged.as_ref().map(|s| s.bytes.as_slice());
     let (answer, doc) = fetch_state(client, base, enrollment)?;
+    super::freshness::check(&roots.codexport_home, enrollment, &doc)?;
     let (bytes, signature) = (answer.bytes, answer.signature);
     let missing = missing_blobs(&doc, &blobs);
     let total: u64 = missing.values().sum();
@@ -257,6 +258,7 @@ fn stage_from(
     }
     let bytes_fetched = fetched?;
     store.stage(&bytes, &signature)?;
+    super::freshness::Freshness::record(&roots.codexport_home, &doc)?;
     Ok(SyncOutcome {
         revision: doc.metadata.revision,
         fetched_state: true,

@@ -15,6 +15,7 @@ pub mod published;
 pub mod rescan;
 mod routes;
 pub mod scan;
+pub mod sequence;
 pub mod serve;
 pub mod service;
 pub mod settings;

@@ -363,6 +363,7 @@ fn write_document<'scope>(
                 codex_home: master_paths.codex_home.clone(),
             },
             generated_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            sequence: super::sequence::next(dir)?,
         },
         spec,
     };

@@ -44,6 +44,14 @@ pub struct Metadata {
     pub master: MasterInfo,
     /// RFC 3339 UTC time of publishing; not part of the revision.
     pub generated_at: String,
+    /// Publication number, covered by the signature: every document a master signs has a
+    /// higher one than the last (`max(previous + 1, Unix seconds)`, so a master whose state was
+    /// reset still moves forward), kept across key rotations. A follower refuses a document
+    /// numbered below, or equal to but different from, the newest it accepted: a recorded old
+    /// document replayed by the network is refused (TUF "rollback attack"). 0 in documents from
+    /// before sequence numbers.
+    #[serde(default)]
+    pub sequence: u64,
 }
 
 /// The publishing master.

@@ -174,6 +174,7 @@ mod tests {
                     codex_home: "/home/a/.codex".into(),
                 },
                 generated_at: "2026-11-21T10:00:00Z".into(),
+                sequence: 0,
             },
             spec: Spec {
                 files,

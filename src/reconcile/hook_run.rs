@@ -215,6 +215,7 @@ fn sync_failure(e: FollowerError) -> Attempt {
         FollowerError::FingerprintMismatch { .. }
         | FollowerError::Untrusted { .. }
         | FollowerError::TokenRefused { .. } => Outcome::TrustFailure,
+        FollowerError::Replayed { .. } => Outcome::Refused,
         _ => Outcome::Error,
     };
     (outcome, None, Some(e.to_string()))

@@ -259,7 +259,9 @@ pub fn entry(path: &str, bytes: &[u8]) -> FileEntry {
     }
 }
 
-/// A document naming `master` with `files`, its revision computed from the spec.
+/// A document naming `master` with `files`, its revision computed from the spec, numbered
+/// above every document made before it in this process (a real master's documents only go
+/// up; tests of replays set `metadata.sequence` themselves).
 pub fn document(master: &Identity, files: Vec<FileEntry>) -> DesiredState {
     let spec = Spec {
         files,
@@ -281,10 +283,13 @@ pub fn document(master: &Identity, files: Vec<FileEntry>) -> DesiredState {
                 codex_home: "/home/mallory/.codex".into(),
             },
             generated_at: "2026-01-01T00:00:00Z".into(),
+            sequence: NEXT_SEQUENCE.fetch_add(1, Ordering::SeqCst),
         },
         spec,
     }
 }
+
+static NEXT_SEQUENCE: AtomicU64 = AtomicU64::new(1);
 
 pub fn yaml(doc: &DesiredState) -> Vec<u8> {
     serde_yaml::to_string(doc).unwrap().into_bytes()

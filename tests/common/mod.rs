@@ -12,6 +12,14 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+/// A plain reqwest client for tests that talk to the master themselves. reqwest is built
+/// without a default crypto provider (codexport uses ring): install it first, as codexport's
+/// own client does.
+pub fn http() -> reqwest::blocking::Client {
+    codexport::follower::client::install_crypto_provider();
+    reqwest::blocking::Client::new()
+}
+
 /// The codexport binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_codexport")
