@@ -168,7 +168,7 @@ fn status_shows_drift_generations_and_how_far_behind_without_escape_codes_when_p
     let s: serde_json::Value = serde_json::from_str(&f.ok(&["status", "--output", "json"]).stdout).unwrap();
     let fj = &s["follower"];
     assert_eq!(fj["drifted"], serde_json::json!(["AGENTS.md"]));
-    assert_eq!(fj["generations"], 1);
+    assert_eq!(fj["generations"], 2, "generation 0 (before codexport) and the apply");
     assert_eq!(fj["upToDate"], false);
     assert!(fj["remotePublishedAt"].as_str().unwrap().ends_with('Z'));
     let text = f.ok(&["status"]).stdout;
@@ -177,6 +177,6 @@ fn status_shows_drift_generations_and_how_far_behind_without_escape_codes_when_p
         "{text}"
     );
     assert!(text.contains("(behind: published "), "{text}");
-    assert!(text.contains("1 generation(s) kept"), "{text}");
+    assert!(text.contains("2 generation(s) kept"), "{text}");
     assert!(!text.contains('\u{1b}'), "no escape codes when piped:\n{text}");
 }

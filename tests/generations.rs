@@ -37,10 +37,12 @@ fn rollback_restores_a_generation_byte_for_byte_and_reconcile_rolls_forward() {
     let list = generations(&pair.follower);
     assert_eq!(
         list.iter().map(|g| g["number"].as_u64().unwrap()).collect::<Vec<_>>(),
-        [1, 2]
+        [0, 1, 2],
+        "generation 0 is what the follower had before the first apply"
     );
-    assert_eq!(list[1]["kind"], "apply");
-    let mut changed: Vec<&str> = list[1]["changed"]
+    assert_eq!(list[0]["kind"], "original");
+    assert_eq!(list[2]["kind"], "apply");
+    let mut changed: Vec<&str> = list[2]["changed"]
         .as_array()
         .unwrap()
         .iter()
@@ -56,7 +58,7 @@ fn rollback_restores_a_generation_byte_for_byte_and_reconcile_rolls_forward() {
         gen1,
         "generation 1 restored, modes and the removed file included"
     );
-    assert_eq!(generations(&pair.follower)[2]["kind"], "rollback");
+    assert_eq!(generations(&pair.follower)[3]["kind"], "rollback");
     let text = pair.follower.ok(&["generations"]).stdout;
     assert!(
         text.lines().any(|l| l.starts_with("*    3")),
@@ -90,7 +92,7 @@ fn old_generations_and_their_backups_are_pruned() {
         .iter()
         .map(|g| g["number"].as_u64().unwrap())
         .collect();
-    assert_eq!(numbers, [3, 4]);
+    assert_eq!(numbers, [0, 3, 4], "generation 0 (before codexport) is never pruned");
     let backups: Vec<String> = fs_err::read_dir(pair.follower.codexport_home.join("backups"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -220,7 +222,7 @@ fn two_concurrent_reconciles_converge_once() {
         applied, 1,
         "exactly one run applied; the other waited and found nothing to do"
     );
-    assert_eq!(generations(&pair.follower).len(), 1);
+    assert_eq!(generations(&pair.follower).len(), 2, "generation 0 and the one apply");
     pair.follower
         .run(&["plan", "--detailed-exitcode", "--offline"])
         .expect_code(0);

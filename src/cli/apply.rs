@@ -169,6 +169,7 @@ pub(super) fn run_generations(args: GenerationsArgs, roots: &Roots) -> CmdResult
                 let kind = match g.kind {
                     crate::reconcile::generations::GenerationKind::Apply => "apply",
                     crate::reconcile::generations::GenerationKind::Rollback => "rollback",
+                    crate::reconcile::generations::GenerationKind::Original => "original (before codexport)",
                 };
                 println!(
                     "{mark} {:>4}  {}  {:<8}  {}  {} changed, {} files",

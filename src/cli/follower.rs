@@ -16,6 +16,17 @@ pub(super) enum FollowerCommand {
     ///
     /// Example: codexport follower join 'codexport://join?host=100.101.102.103&port=17342&fingerprint=...&token=...' --apply
     Join(JoinArgs),
+    /// Stop following the master: restore what this machine had before it joined, remove
+    /// the SessionStart hook and the enrollment.
+    ///
+    /// Restores generation 0 (the follower's own files from before codexport first wrote,
+    /// byte for byte with modes: files codexport added are removed, replaced ones come back),
+    /// then removes enrollment.toml, inventory.json, the staged document and the hook
+    /// settings. Keeps backups/, generations/, the store and the logs under CODEXPORT_HOME
+    /// (remove that directory to delete them). To join again later: `follower join <link>`.
+    ///
+    /// Example: codexport follower leave
+    Leave,
 }
 
 #[derive(Debug, Args)]
@@ -41,7 +52,13 @@ pub(super) struct JoinArgs {
 }
 
 pub(super) fn run(cmd: FollowerCommand, roots: &Roots) -> CmdResult {
-    let FollowerCommand::Join(args) = cmd;
+    match cmd {
+        FollowerCommand::Join(args) => join_cmd(args, roots),
+        FollowerCommand::Leave => super::follower_leave::leave(roots),
+    }
+}
+
+fn join_cmd(args: JoinArgs, roots: &Roots) -> CmdResult {
     let link = match (&args.link, &args.master, &args.fingerprint, &args.token) {
         (Some(link), ..) => JoinLink::parse(link)?,
         (None, Some(m), Some(f), Some(t)) => JoinLink::new(m, f, t)?,

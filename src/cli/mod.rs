@@ -8,6 +8,7 @@ mod completions;
 mod demo;
 mod doctor;
 mod follower;
+mod follower_leave;
 mod hook;
 mod logging;
 mod master;

@@ -15,6 +15,10 @@ use anstyle::{AnsiColor, Color, Style};
 use super::CmdResult;
 use super::output::{OutputFormat, short, structured};
 
+/// How long `status` waits for the master (connect, and each read): a master asleep on the
+/// tailnet accepts connections and never answers.
+const STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Debug, Args)]
 pub(super) struct StatusArgs {
     /// Output format.
@@ -49,6 +53,8 @@ struct FollowerPart {
     staged_revision: Option<String>,
     remote_revision: Option<String>,
     reachable: bool,
+    /// The master refuses this follower's token (revoked): `status` exits 5.
+    refused: bool,
     up_to_date: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
@@ -132,6 +138,10 @@ pub(super) fn run(args: StatusArgs, roots: &Roots) -> CmdResult {
         OutputFormat::Text => print_text(&status),
         format => print!("{}", structured(&status, format)),
     }
+    // A follower the master refuses is not "all is well": scripts see it in the exit code.
+    if status.follower.as_ref().is_some_and(|f| f.refused) {
+        return Ok(Exit::Trust);
+    }
     Ok(Exit::Ok)
 }
 
@@ -143,8 +153,17 @@ fn follower_part(roots: &Roots, enrollment: Enrollment) -> Result<FollowerPart, 
         .ok()
         .flatten()
         .map(|s| s.doc.metadata.revision);
-    let client = MasterClient::new(&enrollment.master, None)?;
+    // Authenticated, so a revoked follower hears it (the master answers 404 to a refused
+    // token); bounded, so a master asleep on the tailnet costs seconds, not the 30 s default.
+    let client = MasterClient::with_timeout(&enrollment.master, Some(enrollment.token.clone()), STATUS_TIMEOUT)?;
     let (meta, reachable, error) = match client.meta(None) {
+        Err(e @ crate::follower::FollowerError::TokenRefused { .. }) => {
+            let error = format!(
+                "{e}: it was revoked on the master, or the master was set up again; re-join with a new link from `codexport master link --name {}`",
+                enrollment.name
+            );
+            (None, true, Some(error))
+        }
         Ok(Some(meta)) if meta.fingerprint != enrollment.fingerprint => {
             let error = format!(
                 "master identity changed: re-join with a new link (pinned {}, presented {})",
@@ -155,6 +174,7 @@ fn follower_part(roots: &Roots, enrollment: Enrollment) -> Result<FollowerPart, 
         Ok(meta) => (meta, true, None),
         Err(e) => (None, false, Some(e.to_string())),
     };
+    let refused = reachable && meta.is_none() && error.is_some();
     let remote_published_at = meta.as_ref().map(|m| m.generated_at.clone());
     let remote = meta.map(|m| m.revision);
     let (drifted, plan_error) = match crate::reconcile::prepare(roots, &crate::reconcile::host::RealHost) {
@@ -195,6 +215,7 @@ fn follower_part(roots: &Roots, enrollment: Enrollment) -> Result<FollowerPart, 
         staged_revision: staged,
         remote_revision: remote,
         reachable,
+        refused,
         up_to_date,
         error,
         mcp_broken,
@@ -258,7 +279,9 @@ const BAD: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Red))).bold
 /// (anstream strips them otherwise).
 fn print_follower(f: &FollowerPart) {
     let rev = |r: &Option<String>| r.as_deref().map(short).unwrap_or_else(|| "none".into());
-    let reach = if f.reachable {
+    let reach = if f.refused {
+        format!("{BAD}refuses this follower{BAD:#}")
+    } else if f.reachable {
         format!("{GOOD}reachable{GOOD:#}")
     } else {
         format!("{BAD}unreachable{BAD:#}")

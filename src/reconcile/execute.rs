@@ -238,6 +238,9 @@ pub fn execute(
                 .collect(),
         };
         generations::save(host, home, &record)?;
+        if inventory.generation == 0 && options.kind == GenerationKind::Apply {
+            super::generation_zero::record(host, home, plan, generation, &record.created_at)?;
+        }
         crate::crash_point!("execute::before-commit");
         Ok(())
     };
@@ -245,6 +248,9 @@ pub fn execute(
         journal.roll_back(host, &[&roots.codex_home, &roots.codexport_home]);
         let _ = inventory::save(host, home, inventory);
         let _ = host.remove_file(&generations::path(home, generation));
+        if inventory.generation == 0 {
+            let _ = host.remove_file(&generations::path(home, super::generation_zero::ORIGINAL));
+        }
         return Err(ReconcileError::RolledBack {
             step: "inventory".into(),
             reason: e.to_string(),

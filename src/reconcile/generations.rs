@@ -24,6 +24,9 @@ pub enum GenerationKind {
     Apply,
     /// `codexport rollback`.
     Rollback,
+    /// Generation 0: the follower's own files before codexport first wrote
+    /// ([`super::generation_zero`]); never pruned.
+    Original,
 }
 
 /// One generation record.
@@ -88,8 +91,10 @@ pub fn next_number(host: &dyn Host, codexport_home: &Path, inventory_generation:
 }
 
 /// Remove all but the newest `keep` records and their backups; returns the numbers removed.
+/// Generation 0 (the follower's files before codexport) is never removed nor counted.
 pub fn prune(host: &dyn Host, codexport_home: &Path, keep: usize) -> std::io::Result<Vec<u64>> {
-    let all = list(host, codexport_home)?;
+    let mut all = list(host, codexport_home)?;
+    all.retain(|g| g.number != super::generation_zero::ORIGINAL);
     let cut = all.len().saturating_sub(keep);
     let mut removed = Vec::new();
     for g in &all[..cut] {

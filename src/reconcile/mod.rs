@@ -11,6 +11,7 @@ pub mod dirs;
 pub mod execute;
 mod execute_parallel;
 mod execute_step;
+pub mod generation_zero;
 pub mod generations;
 pub mod graph;
 pub mod hook_run;
@@ -295,6 +296,7 @@ pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Appli
         installs: Vec::new(),
         config: None,
         exclude: settings.exclude.clone(),
+        restore: true,
     };
     let prepared = plan_for(roots, desired, OnDrift::Overwrite, settings, host)?;
     run(

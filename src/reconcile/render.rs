@@ -124,6 +124,10 @@ pub struct Desired {
     pub config: Option<super::config_step::ConfigOutcome>,
     /// `exclude` of local.toml: matching paths are left as they are and no longer managed.
     pub exclude: Vec<String>,
+    /// A rollback's restore: `files` is a generation's whole truth, so a file absent from it
+    /// is not kept from the disk (hooks.json is not re-based on the follower's own file, which
+    /// a render of a master without hooks.json does).
+    pub restore: bool,
 }
 
 impl Desired {
@@ -309,6 +313,7 @@ pub fn render(
         installs: render_mcp::installs(doc, &roots.codexport_home)?,
         config: None,
         exclude: local.settings.exclude.clone(),
+        restore: false,
     })
 }
 

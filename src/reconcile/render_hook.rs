@@ -44,7 +44,7 @@ pub fn apply(
     let index = position(desired, HOOKS_JSON);
     let base = match index {
         Some(i) => Some(parse_value(&content(&desired.files[i], host)?)?),
-        None if hook.is_some() || inventory.files.contains_key(HOOKS_JSON) => {
+        None if !desired.restore && (hook.is_some() || inventory.files.contains_key(HOOKS_JSON)) => {
             match host.read(&roots.codex_home.join(HOOKS_JSON))? {
                 Some(bytes) => Some(parse_value(&bytes)?),
                 None => None,
