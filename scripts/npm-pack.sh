@@ -103,7 +103,7 @@ while read -r platform os cpu exe target; do
     fi
   fi
   if [ -z "$bin" ]; then
-    skipped+=("$platform: not this host ($host), and $var (a $target binary) is not set")
+    skipped+=("$platform: not this host ($host); set $var to codexport built for $target")
     continue
   fi
   if [ ! -f "$bin" ]; then
