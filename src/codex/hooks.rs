@@ -2,12 +2,15 @@
 //!
 //! Codex runs a non-managed hook only when config.toml has
 //! `[hooks.state."<abs path of hooks.json>:<event_snake>:<group>:<handler>"] trusted_hash =
-//! "sha256:<hex>"` matching it. The hash is sha256 over the compact, key-sorted JSON of
+//! "sha256:<hex>"` matching it; the path starts with CODEX_HOME as Codex names it
+//! ([`codex_home_in_keys`]: canonical when `CODEX_HOME` is set). The hash is sha256 over the compact, key-sorted JSON of
 //! `{"event_name", "matcher" (omitted when absent), "hooks": [handler]}` where the handler
 //! always carries `type`, `command`, `timeout` (600 when absent) and `async` (false when
 //! absent), plus `statusMessage` only when set; the command is hashed as written. Algorithm as
 //! in codex-rs/hooks discovery; the 8 vectors of `corpus/other/trust_hash_vectors.json` are
 //! the tests.
+
+use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
@@ -89,12 +92,94 @@ pub fn trust_entries(source: &str, hooks_json: &Value) -> Vec<(String, String)> 
     out
 }
 
+/// Where Codex took its home from, which decides how it names that home in trust keys
+/// (docs/codex-facts.md "Trust keys and symlinked CODEX_HOME"; codex-rs/utils/home-dir
+/// `find_codex_home`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodexHomeFrom {
+    /// `CODEX_HOME` is set (non-empty, valid UTF-8): Codex canonicalizes it, so every symlink
+    /// in it is resolved (`~/.codex -> ~/dotfiles/codex`, macOS `/tmp -> /private/tmp`).
+    EnvVar,
+    /// `CODEX_HOME` is unset, empty or not UTF-8: `$HOME/.codex` as written, links kept.
+    Default,
+}
+
+impl CodexHomeFrom {
+    /// What a Codex started with this process's environment decides. Codex reads the variable
+    /// with `std::env::var`, so a value that is not UTF-8 counts as unset.
+    pub fn from_env() -> Self {
+        match std::env::var("CODEX_HOME") {
+            Ok(v) if !v.is_empty() => CodexHomeFrom::EnvVar,
+            _ => CodexHomeFrom::Default,
+        }
+    }
+}
+
+/// The path Codex names `codex_home` (absolute, as codexport resolved it) by in the trust keys
+/// of its hook sources: `<this>/hooks.json:<event>:<g>:<h>` and `<this>/config.toml:...`.
+///
+/// - [`CodexHomeFrom::EnvVar`]: canonical, as Codex's `Path::canonicalize`. A home that does
+///   not exist yet (a new machine, before the first apply) gets its longest existing ancestor
+///   canonicalized and the rest appended: what the path resolves to once created.
+/// - [`CodexHomeFrom::Default`]: the path as given, `.` and `..` removed lexically (Codex's
+///   `AbsolutePathBuf`); symlinks are kept.
+///
+/// Reads the disk (symlinks) for `EnvVar` only; never fails (a path that cannot be resolved at
+/// all is returned as given).
+pub fn codex_home_in_keys(codex_home: &Path, from: CodexHomeFrom) -> PathBuf {
+    match from {
+        CodexHomeFrom::EnvVar => resolve_links(codex_home),
+        CodexHomeFrom::Default => lexically_normal(codex_home),
+    }
+}
+
+/// `<codex_home_in_keys>/hooks.json`: the path Codex names the user's hooks.json by.
+pub fn hooks_json_in_keys(codex_home: &Path, from: CodexHomeFrom) -> PathBuf {
+    codex_home_in_keys(codex_home, from).join(crate::codex::layout::HOOKS_JSON)
+}
+
+fn resolve_links(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(real) = fs_err::canonicalize(at) {
+            return missing.iter().rev().fold(real, |p, name| p.join(name));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_owned());
+                at = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+fn lexically_normal(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(c);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// How many hook handlers `codex_home/hooks.json` has, and how many of them Codex will run
-/// because config.toml trusts them with a matching hash. `None` when there is no hooks.json.
-pub fn trusted_count(codex_home: &std::path::Path) -> Option<(usize, usize)> {
+/// because config.toml trusts them with a matching hash, keyed as a Codex started with this
+/// process's environment names hooks.json ([`hooks_json_in_keys`] with
+/// [`CodexHomeFrom::from_env`]). `None` when there is no hooks.json.
+pub fn trusted_count(codex_home: &Path) -> Option<(usize, usize)> {
     let hooks_path = codex_home.join(crate::codex::layout::HOOKS_JSON);
     let hooks: Value = serde_json::from_str(&fs_err::read_to_string(&hooks_path).ok()?).ok()?;
-    let entries = trust_entries(&hooks_path.display().to_string(), &hooks);
+    let key_path = hooks_json_in_keys(codex_home, CodexHomeFrom::from_env());
+    let entries = trust_entries(&key_path.display().to_string(), &hooks);
     let config: toml::Table = fs_err::read_to_string(codex_home.join(crate::codex::layout::CONFIG_TOML))
         .ok()
         .and_then(|t| toml::from_str(&t).ok())
@@ -194,7 +279,8 @@ mod tests {
             {"type": "command", "command": "echo b"}
         ]}]}});
         fs_err::write(dir.path().join("hooks.json"), hooks.to_string()).unwrap();
-        let entries = trust_entries(&dir.path().join("hooks.json").display().to_string(), &hooks);
+        let key_path = hooks_json_in_keys(dir.path(), CodexHomeFrom::from_env());
+        let entries = trust_entries(&key_path.display().to_string(), &hooks);
         let config = format!(
             "[hooks.state.\"{}\"]\ntrusted_hash = \"{}\"\n[hooks.state.\"{}\"]\ntrusted_hash = \"{}\"\nenabled = false\n",
             entries[0].0, entries[0].1, entries[1].0, entries[1].1
@@ -208,6 +294,39 @@ mod tests {
         .unwrap();
         assert_eq!(trusted_count(dir.path()), Some((2, 0)), "a stale hash is not trust");
         assert_eq!(trusted_count(&dir.path().join("none")), None);
+    }
+
+    #[test]
+    fn codex_names_a_linked_home_by_its_target_only_when_codex_home_is_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = fs_err::canonicalize(dir.path()).unwrap();
+        fs_err::create_dir_all(real.join("dotfiles/codex")).unwrap();
+        std::os::unix::fs::symlink("dotfiles/codex", real.join(".codex")).unwrap();
+        let link = real.join(".codex");
+        assert_eq!(
+            codex_home_in_keys(&link, CodexHomeFrom::EnvVar),
+            real.join("dotfiles/codex")
+        );
+        assert_eq!(codex_home_in_keys(&link, CodexHomeFrom::Default), link);
+        assert_eq!(
+            hooks_json_in_keys(&link, CodexHomeFrom::EnvVar),
+            real.join("dotfiles/codex/hooks.json")
+        );
+        // Not created yet: the existing part is resolved, the rest appended.
+        assert_eq!(
+            codex_home_in_keys(&link.join("new/home"), CodexHomeFrom::EnvVar),
+            real.join("dotfiles/codex/new/home")
+        );
+        // `..` goes lexically by default (through the link's name), physically when resolved.
+        let dotted = real.join(".codex/../.codex/./x");
+        assert_eq!(
+            codex_home_in_keys(&dotted, CodexHomeFrom::Default),
+            real.join(".codex/x")
+        );
+        assert_eq!(
+            codex_home_in_keys(&real.join(".codex/.."), CodexHomeFrom::EnvVar),
+            real.join("dotfiles")
+        );
     }
 
     #[test]

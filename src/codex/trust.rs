@@ -18,6 +18,10 @@ use super::hooks::{event_snake_case, trust_hash};
 use super::layout::{CONFIG_TOML, HOOKS_JSON};
 use super::portable::{ExpandError, expand_json, expand_str};
 
+#[path = "trust_rename.rs"]
+mod rename;
+pub use rename::rename_sources;
+
 /// Source part of a portable trust key for the master's `hooks.json`.
 pub const HOOKS_JSON_SOURCE: &str = "${codexHome}/hooks.json";
 /// Source part of a portable trust key for the inline `[hooks]` tables of `config.toml`.

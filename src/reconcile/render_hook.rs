@@ -6,14 +6,21 @@
 //!
 //! When the master has no hooks.json, the follower's own file is the base (its hooks are kept,
 //! their indices and trust keys unchanged).
+//!
+//! Trust keys name hooks.json and config.toml by CODEX_HOME as Codex resolves it, which is not
+//! always the path as given (a symlinked `~/.codex`, see [`hooks_json_path`]): the master's
+//! entries are renamed here, and codexport's own key uses the same name.
 
 use std::path::Path;
 
 use serde_json::Value;
 
 use crate::codex::config::{parse_config, parse_hooks};
-use crate::codex::hooks::{config_trusts, trust_entries, trust_hash};
+use crate::codex::hooks::{
+    CodexHomeFrom, codex_home_in_keys, config_trusts, hooks_json_in_keys, trust_entries, trust_hash,
+};
 use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON};
+use crate::codex::trust::rename_sources;
 use crate::follower::hook::{
     HookSettings, MATCHER, Shell, command, is_codexport_handler, with_codexport_hook, without_codexport_hook,
 };
@@ -41,6 +48,7 @@ pub fn apply(
             reason: format!("{reason} (run `codexport hook install` again)"),
         })
     })?;
+    name_sources_as_codex_does(desired, roots, host)?;
     let index = position(desired, HOOKS_JSON);
     let base = match index {
         Some(i) => Some(parse_value(&content(&desired.files[i], host)?)?),
@@ -89,12 +97,27 @@ pub fn apply(
     Ok(Some((key, hash)))
 }
 
-/// The path Codex names hooks.json by in trust keys: CODEX_HOME with symlinks resolved (Codex
-/// honours only the resolved form), falling back to the path as configured.
+/// The path Codex names hooks.json by in trust keys, for a Codex started with this process's
+/// environment: [`hooks_json_in_keys`] (canonical when `CODEX_HOME` is set, `$HOME/.codex` as
+/// written when it is not).
 pub fn hooks_json_path(roots: &Roots) -> std::path::PathBuf {
-    fs_err::canonicalize(&roots.codex_home)
-        .unwrap_or_else(|_| roots.codex_home.clone())
-        .join(HOOKS_JSON)
+    hooks_json_in_keys(&roots.codex_home, CodexHomeFrom::from_env())
+}
+
+/// The master's trust entries, rendered under `${codexHome}` as given, renamed to the name
+/// Codex gives this CODEX_HOME ([`rename_sources`]); nothing changes when the two agree.
+fn name_sources_as_codex_does(desired: &mut Desired, roots: &Roots, host: &dyn Host) -> Result<(), ReconcileError> {
+    let named = codex_home_in_keys(&roots.codex_home, CodexHomeFrom::from_env());
+    let Some(i) = position(desired, CONFIG_TOML).filter(|_| named != roots.codex_home) else {
+        return Ok(());
+    };
+    let text = String::from_utf8_lossy(&content(&desired.files[i], host)?).into_owned();
+    let mut config = parse_config(Path::new(CONFIG_TOML), &text).map_err(RenderError::from)?;
+    if rename_sources(&mut config, &roots.codex_home, &named) > 0 {
+        let mode = desired.files[i].mode;
+        set_file(desired, CONFIG_TOML, config.to_string().into_bytes(), mode);
+    }
+    Ok(())
 }
 
 /// codexport's own handler in hooks.json, as Codex sees it (what `hook status` and `doctor`
