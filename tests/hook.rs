@@ -207,6 +207,11 @@ fn the_hook_gives_up_within_its_budget_and_records_why() {
     assert_eq!(last_run(&follower)["outcome"], "timeout", "{}", last_run(&follower));
     drop(held);
 
+    // The timeout started a back-off (tests/silent_master.rs); end it as a manual sync would,
+    // so the next run contacts the master again.
+    assert!(follower.codexport_home.join("hook-backoff.json").exists());
+    fs_err::remove_file(follower.codexport_home.join("hook-backoff.json")).unwrap();
+
     // A master that is down: refused at once.
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     fs_err::write(

@@ -1,6 +1,7 @@
 //! The follower side: enrollment (join link, pins), the HTTP client, the blob store and
 //! staging, and the sync procedure (fetch + verify + stage).
 
+pub mod backoff;
 pub mod blob_sink;
 pub mod client;
 pub mod enrollment;

@@ -121,6 +121,8 @@ pub fn sync(
     progress: &dyn Progress,
 ) -> Result<SyncOutcome, FollowerError> {
     let enrollment = Enrollment::load(&roots.codexport_home)?;
+    // The operator asked: whatever the hook's back-off says, try the master now.
+    super::backoff::Backoff::clear(&roots.codexport_home);
     sync_with(roots, &enrollment, applied_revision, progress)
 }
 

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::follower::FollowerError;
+use crate::follower::backoff::Backoff;
 use crate::follower::enrollment::Enrollment;
 use crate::follower::local::McpInstall;
 use crate::paths::Roots;
@@ -57,6 +58,9 @@ pub enum Outcome {
     Drift,
     /// Anything else (not joined, bad local files, a failed step rolled back).
     Error,
+    /// The master did not answer lately: not contacted this time
+    /// ([`crate::follower::backoff`]).
+    Backoff,
 }
 
 impl Outcome {
@@ -72,6 +76,7 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::Drift => "drift",
             Outcome::Error => "error",
+            Outcome::Backoff => "backoff",
         }
     }
 }
@@ -110,7 +115,24 @@ impl HookRecord {
 /// (best effort) and returned.
 pub fn run(roots: &Roots, budget: Duration, session: impl FnOnce() -> Option<serde_json::Value>) -> HookRecord {
     let started = Instant::now();
-    let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let now = std::time::SystemTime::now();
+    let at = humantime::format_rfc3339_seconds(now).to_string();
+    if let Some(backoff) = Backoff::load(&roots.codexport_home).filter(|b| b.active(now)) {
+        let record = HookRecord {
+            at,
+            outcome: Outcome::Backoff,
+            revision: None,
+            message: Some(format!(
+                "the master has not answered since {} ({}); not contacting it until {} (`codexport sync` tries now)",
+                backoff.since, backoff.reason, backoff.until
+            )),
+            duration_ms: started.elapsed().as_millis() as u64,
+            source: None,
+        };
+        tracing::info!(until = %backoff.until, "hook run: backing off");
+        let _ = save(roots, &record);
+        return record;
+    }
     let deadline = started + budget;
     let applying = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -130,11 +152,12 @@ pub fn run(roots: &Roots, budget: Duration, session: impl FnOnce() -> Option<ser
                 None,
                 Some(format!("the apply did not finish within the budget + {APPLY_GRACE:?}")),
             )),
-            Err(_) => (
-                Outcome::Timeout,
-                None,
-                Some(format!("gave up after {} ms (the budget)", budget.as_millis())),
-            ),
+            Err(_) => {
+                // Still talking to the master when the budget ran out: back off.
+                let message = format!("gave up after {} ms (the budget)", budget.as_millis());
+                let _ = Backoff::bump(&roots.codexport_home, std::time::SystemTime::now(), &message);
+                (Outcome::Timeout, None, Some(message))
+            }
         },
     };
     let record = HookRecord {
@@ -184,6 +207,13 @@ fn attempt(roots: &Roots, deadline: Instant, applying: &AtomicBool) -> Attempt {
         .and_then(|i| i.revision);
     let left = deadline.saturating_duration_since(Instant::now());
     let synced = crate::follower::sync::sync_for_hook(roots, &enrollment, applied.clone(), left);
+    match &synced {
+        Err(e @ (FollowerError::Unreachable { .. } | FollowerError::Interrupted { .. })) => {
+            let _ = Backoff::bump(&roots.codexport_home, std::time::SystemTime::now(), &e.to_string());
+        }
+        // The master answered (even to refuse): no back-off.
+        _ => Backoff::clear(&roots.codexport_home),
+    }
     match synced {
         Ok(None) => return (Outcome::UpToDate, applied, None),
         Ok(Some(_)) => {}
