@@ -184,7 +184,7 @@ fn xml_unescape(text: &str) -> Option<String> {
 /// `ProgramArguments` as one line for reports: `"<exe>" arg arg`.
 pub fn command_text(args: &[String]) -> String {
     match args.split_first() {
-        Some((exe, rest)) if rest.is_empty() => format!("\"{exe}\""),
+        Some((exe, [])) => format!("\"{exe}\""),
         Some((exe, rest)) => format!("\"{exe}\" {}", rest.join(" ")),
         None => String::new(),
     }

@@ -46,7 +46,7 @@ pub enum Activation {
     },
 }
 
-/// Result of [`install`].
+/// Result of [`install`](super::install).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstallReport {
@@ -81,7 +81,7 @@ pub struct BinaryReport {
     pub change: Change,
 }
 
-/// Result of [`uninstall`].
+/// Result of [`uninstall`](super::uninstall).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UninstallReport {
@@ -95,7 +95,7 @@ pub struct UninstallReport {
     pub activation: Option<Activation>,
 }
 
-/// Result of [`status`].
+/// Result of [`status`](super::status).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusReport {
