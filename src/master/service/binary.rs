@@ -142,6 +142,7 @@ mod tests {
         let first = install_copy(&from, &to).unwrap();
         assert_eq!(first.change, Change::Created);
         assert_eq!(fs_err::read(&to).unwrap(), b"binary v1");
+        #[cfg(unix)]
         assert_eq!(crate::fs::mode_of(&fs_err::metadata(&to).unwrap()), MODE);
         #[cfg(unix)]
         assert_eq!(
