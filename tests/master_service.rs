@@ -1,6 +1,9 @@
 //! `codexport master service` on Linux: the systemd user unit, with no user systemd
 //! (`CODEXPORT_SYSTEMCTL` names a binary that does not exist), with a recording stand-in for
-//! `systemctl`, and checked by `systemd-analyze verify` when that tool is installed.
+//! `systemctl`, and checked by `systemd-analyze verify` when that tool is installed. The unit
+//! runs the copy `install` makes at `$CODEXPORT_HOME/bin/codexport`, never the binary that ran
+//! `install` (issue 18). (The launchd backend is tested in `src/master/service/launchd_tests.rs`
+//! against a stand-in `launchctl`.)
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -16,6 +19,11 @@ const NO_SYSTEMCTL: &str = "/nonexistent/codexport-test/systemctl";
 /// The binary as `std::env::current_exe` reports it (symlinks resolved).
 fn exe() -> PathBuf {
     fs_err::canonicalize(common::bin()).unwrap()
+}
+
+/// The service's copy of the binary, which the unit runs.
+fn copy(m: &Machine) -> PathBuf {
+    m.codexport_home.join("bin/codexport")
 }
 
 /// A master (example published) and `master service <args>` run with extra env.
@@ -43,11 +51,12 @@ fn without_user_systemd_install_writes_the_unit_and_prints_the_commands() {
     c.env_remove("XDG_CONFIG_HOME").env("CODEXPORT_SYSTEMCTL", NO_SYSTEMCTL);
     let out = Run::from_output(c.output().unwrap()).expect_code(0);
     let unit = m.home.join(".config/systemd/user").join(UNIT);
-    let exe = exe();
+    let copy = copy(&m);
     assert_eq!(
         out.stdout,
         format!(
-            "wrote unit {unit}\n  runs: \"{exe}\" master serve\n\
+            "wrote unit {unit}\n  runs: \"{copy}\" master serve\n  \
+             binary: {copy} (copied from {exe})\n\
              user systemd is not reachable, so the unit is written but NOT enabled or started\n  \
              (`{NO_SYSTEMCTL} --user show-environment` failed: not found)\n\
              run these in a login session of this user:\n  \
@@ -55,13 +64,14 @@ fn without_user_systemd_install_writes_the_unit_and_prints_the_commands() {
              systemctl --user enable --now codexport-master.service\n\
              to keep it running after logout and start it at boot: loginctl enable-linger $USER\n",
             unit = unit.display(),
-            exe = exe.display(),
+            copy = copy.display(),
+            exe = exe().display(),
         )
     );
     let text = fs_err::read_to_string(&unit).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     for want in [
-        format!("ExecStart=\"{}\" master serve", exe.display()),
+        format!("ExecStart=\"{}\" master serve", copy.display()),
         format!("Environment=\"CODEX_HOME={}\"", m.codex_home.display()),
         format!("Environment=\"CODEXPORT_HOME={}\"", m.codexport_home.display()),
         "Restart=on-failure".into(),
@@ -100,7 +110,7 @@ fn install_status_uninstall_are_idempotent() {
     assert_eq!(s["manager"], "systemd-user");
     assert_eq!(s["installed"], true);
     assert_eq!(s["location"], unit.display().to_string());
-    assert_eq!(s["command"], format!("\"{}\" master serve", exe().display()));
+    assert_eq!(s["command"], format!("\"{}\" master serve", copy(&m).display()));
     assert_eq!(s["enabled"], "unknown (no user systemd)");
     assert!(s["unreachable"].as_str().unwrap().contains("not found"), "{json}");
 
@@ -203,10 +213,11 @@ fn with_user_systemd_install_enables_and_uninstall_disables() {
     );
 }
 
-/// `systemd-analyze verify --user` accepts the unit `install` wrote (homes with spaces, `%`,
-/// `$`, quotes and backslashes) and a unit whose executable path has spaces, `%` and `$`
-/// (it checks the executable exists, so a quoting mistake shows). Skipped when the tool is
-/// absent, except under CI (`.ci/run` installs the `systemd` package).
+/// `systemd-analyze verify --user` accepts the unit `install` wrote (a CODEX_HOME with spaces,
+/// `%`, `$`, quotes and backslashes; a CODEXPORT_HOME, which holds the executable, with spaces,
+/// `%` and `$`) and a unit whose executable path has spaces, `%` and `$` (it checks the
+/// executable exists, so a quoting mistake shows). Skipped when the tool is absent, except
+/// under CI (`.ci/run` installs the `systemd` package).
 #[test]
 fn systemd_analyze_verifies_the_generated_units() {
     let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
@@ -219,10 +230,10 @@ fn systemd_analyze_verifies_the_generated_units() {
     };
     assert!(version.status.success());
     let m = master();
-    let odd = m.home.join("odd homes/100% $HOME \"q\" back\\slash it's");
-    let (codex, codexport) = (odd.join("codex"), odd.join("codexport"));
-    fs_err::create_dir_all(&codex).unwrap();
+    let codex = m.home.join("odd homes/100% $HOME \"q\" back\\slash it's/codex");
+    let codexport = m.home.join("odd homes/50% $PATH/codexport");
     for (from, to) in [(&m.codex_home, &codex), (&m.codexport_home, &codexport)] {
+        fs_err::create_dir_all(to.parent().unwrap()).unwrap();
         fs_err::rename(from, to).unwrap();
     }
     let env = [
@@ -234,6 +245,10 @@ fn systemd_analyze_verifies_the_generated_units() {
     let text = fs_err::read_to_string(&written).unwrap();
     assert!(
         text.contains("100%% $HOME \\\"q\\\" back\\\\slash it's/codex\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("ExecStart=\"/") && text.contains("/odd homes/50%% $PATH/codexport/bin/codexport\" master serve"),
         "{text}"
     );
     verify(&m.home, &written);
@@ -269,4 +284,99 @@ fn verify(home: &Path, unit: &Path) {
         out.status,
         fs_err::read_to_string(unit).unwrap()
     );
+}
+
+/// `command` with another program: same arguments and environment.
+fn with_program(template: &Command, program: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.args(template.get_args());
+    for (k, v) in template.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c.stdin(std::process::Stdio::null());
+    c
+}
+
+/// Issue 18: `install` run from a binary in npm's temporary npx cache copies it to
+/// `$CODEXPORT_HOME/bin/codexport`, the unit runs the copy, and the copy outlives the cache.
+/// A changed copy is replaced and the service restarted; the same bytes leave it alone.
+#[test]
+fn the_unit_runs_a_copy_of_the_binary_never_the_npx_cache() {
+    let m = master();
+    let npx = m.home.join(".npm/_npx/0123abcd/node_modules/codexport/bin/codexport");
+    fs_err::create_dir_all(npx.parent().unwrap()).unwrap();
+    fs_err::copy(common::bin(), &npx).unwrap();
+    let tools = tempfile::tempdir().unwrap();
+    let (systemctl, log) = recording_systemctl(tools.path(), "none");
+    let install = || {
+        let mut c = with_program(&m.command(&["master", "service", "install"]), &npx);
+        c.env("CODEXPORT_SYSTEMCTL", &systemctl);
+        Run::from_output(c.output().unwrap()).expect_code(0).stdout
+    };
+    let out = install();
+    let copy = copy(&m);
+    assert!(
+        out.contains(&format!(
+            "  binary: {} (copied from {})\n",
+            copy.display(),
+            npx.display()
+        )),
+        "{out}"
+    );
+    let unit = fs_err::read_to_string(m.home.join(".config/systemd/user").join(UNIT)).unwrap();
+    assert_eq!(
+        codexport::master::service::systemd::exec_start(&unit),
+        Some(format!("\"{}\" master serve", copy.display()))
+    );
+    assert!(!unit.contains(".npm"), "{unit}");
+    assert_eq!(fs_err::read(&copy).unwrap(), fs_err::read(common::bin()).unwrap());
+    let mode = std::os::unix::fs::PermissionsExt::mode(&fs_err::metadata(&copy).unwrap().permissions());
+    assert_eq!(mode & 0o7777, 0o755);
+
+    // Same bytes: nothing rewritten, no restart.
+    let again = install();
+    assert!(again.contains("(up to date)\n"), "{again}");
+    // An older copy (other bytes): replaced, and the running service restarted.
+    fs_err::write(&copy, "#!/bin/sh\necho old\n").unwrap();
+    let _ = fs_err::remove_file(&log);
+    let upgraded = install();
+    assert!(upgraded.contains("(copied from "), "{upgraded}");
+    assert_eq!(fs_err::read(&copy).unwrap(), fs_err::read(common::bin()).unwrap());
+    assert_eq!(
+        fs_err::read_to_string(&log).unwrap(),
+        format!("--user show-environment\n--user daemon-reload\n--user enable --now {UNIT}\n--user restart {UNIT}\n")
+    );
+
+    // npm cleans its cache: the service's binary is still there and runs.
+    fs_err::remove_dir_all(m.home.join(".npm")).unwrap();
+    let version = Command::new(&copy).arg("--version").output().unwrap();
+    assert!(version.status.success(), "{version:?}");
+}
+
+/// A CODEXPORT_HOME systemd cannot name an executable under (a quote) is refused before
+/// anything is copied or written, with the fix in the hint.
+#[test]
+fn a_codexport_home_systemd_cannot_run_from_is_refused_before_copying() {
+    let m = master();
+    let odd = m.home.join("it's here");
+    fs_err::rename(&m.codexport_home, &odd).unwrap();
+    let out = service(&m, &["install"], &[("CODEXPORT_HOME", odd.as_os_str())]).expect_code(4);
+    assert!(
+        out.stderr.contains(&format!(
+            "error: executable \"{}\" cannot go into the service definition: systemd refuses quotes",
+            odd.join("bin/codexport").display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint: install codexport (or point"),
+        "{}",
+        out.stderr
+    );
+    assert!(!odd.join("bin").exists());
+    assert!(!m.home.join(".config/systemd/user").join(UNIT).exists());
 }

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 
 use crate::exit::Exit;
 use crate::master::service::{
-    self, Activation, Change, InstallReport, Manager, ServiceSettings, StatusReport, UninstallReport,
+    self, Activation, Change, InstallReport, Manager, ServiceSettings, StatusReport, UninstallReport, launchd,
     systemd::UNIT_NAME,
 };
 use crate::master::settings::MasterSettings;
@@ -14,10 +14,15 @@ use super::CmdResult;
 use super::output::{OutputFormat, structured};
 
 const AFTER_HELP: &str = "\
+The service runs a copy of this binary, $CODEXPORT_HOME/bin/codexport (install copies it,
+so a binary that npx may delete is never the one the service needs), as `master serve`,
+restarted on failure and started at login; CODEX_HOME/CODEXPORT_HOME, when set, go into the
+service definition.
 Linux: a systemd user unit ~/.config/systemd/user/codexport-master.service ($XDG_CONFIG_HOME
-when set) running `<this binary> master serve`, restarted on failure, started at login; with
-CODEX_HOME/CODEXPORT_HOME set, they are written into the unit. Without a reachable user
-systemd the unit is still written and the commands to enable it are printed.
+when set). Without a reachable user systemd the unit is still written and the commands to
+enable it are printed.
+macOS: a launchd agent ~/Library/LaunchAgents/dev.codexport.master.plist, loaded into
+gui/$UID; output in $CODEXPORT_HOME/logs/master-service.log.
 Windows: a Task Scheduler task `codexport-master` run at logon.
 
 Examples:
@@ -89,6 +94,16 @@ fn what(manager: Manager) -> &'static str {
     match manager {
         Manager::SystemdUser => "unit",
         Manager::TaskScheduler => "task",
+        Manager::Launchd => "agent",
+    }
+}
+
+/// The manager's name in "X is not reachable" lines.
+fn manager_name(manager: Manager) -> &'static str {
+    match manager {
+        Manager::SystemdUser => "user systemd",
+        Manager::TaskScheduler => "Task Scheduler",
+        Manager::Launchd => "launchctl",
     }
 }
 
@@ -100,24 +115,43 @@ fn print_install(r: &InstallReport) {
         Change::Unchanged => println!("{what} {} is unchanged", r.location),
     }
     println!("  runs: {}", r.command);
+    match r.binary.change {
+        Change::Unchanged => println!("  binary: {} (up to date)", r.binary.path),
+        _ => println!("  binary: {} (copied from {})", r.binary.path, r.binary.from),
+    }
     match &r.activation {
         Activation::Done { ran } => {
             for command in ran {
                 println!("ran: {command}");
             }
-            if r.manager == Manager::SystemdUser {
-                println!("the master runs as a service: systemctl --user status {UNIT_NAME}");
-                println!("logs: journalctl --user -u {UNIT_NAME}");
+            match r.manager {
+                Manager::SystemdUser => {
+                    println!("the master runs as a service: systemctl --user status {UNIT_NAME}");
+                    println!("logs: journalctl --user -u {UNIT_NAME}");
+                }
+                Manager::Launchd => {
+                    println!(
+                        "the master runs as a launchd agent: launchctl print gui/$(id -u)/{}",
+                        launchd::LABEL
+                    );
+                }
+                Manager::TaskScheduler => {}
             }
         }
         Activation::Manual { reason, commands } => {
-            println!("user systemd is not reachable, so the unit is written but NOT enabled or started");
+            println!(
+                "{} is not reachable, so the {what} is written but NOT enabled or started",
+                manager_name(r.manager)
+            );
             println!("  ({reason})");
             println!("run these in a login session of this user:");
             for command in commands {
                 println!("  {command}");
             }
         }
+    }
+    if let Some(log) = &r.log {
+        println!("logs: {log}");
     }
     if r.manager == Manager::SystemdUser {
         println!("to keep it running after logout and start it at boot: loginctl enable-linger $USER");
@@ -138,7 +172,7 @@ fn print_uninstall(r: &UninstallReport) {
             }
         }
         Some(Activation::Manual { reason, commands }) => {
-            println!("user systemd is not reachable ({reason});");
+            println!("{} is not reachable ({reason});", manager_name(r.manager));
             println!("if the service still runs in a login session, stop it there:");
             for command in commands {
                 println!("  {command}");
@@ -153,6 +187,7 @@ fn print_status(r: &StatusReport) {
     let manager = match r.manager {
         Manager::SystemdUser => "systemd user unit",
         Manager::TaskScheduler => "Task Scheduler task",
+        Manager::Launchd => "launchd agent",
     };
     println!("service:  {manager}");
     println!(
@@ -165,8 +200,15 @@ fn print_status(r: &StatusReport) {
     }
     println!("enabled:  {}", r.enabled);
     println!("active:   {}", r.active);
+    if let Some(pid) = r.pid {
+        println!("pid:      {pid}");
+    }
     if let Some(reason) = &r.unreachable {
-        println!("systemd:  not reachable: {reason}");
+        let label = match r.manager {
+            Manager::Launchd => "launchd:",
+            _ => "systemd:",
+        };
+        println!("{label}  not reachable: {reason}");
     }
     if !r.installed {
         println!("install it with: codexport master service install");

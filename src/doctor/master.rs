@@ -162,6 +162,10 @@ fn service_check(roots: &Roots, server_answers: bool) -> Check {
             )
         }
         Manager::TaskScheduler => "run `codexport master service install` again (it starts it)".to_string(),
+        Manager::Launchd => format!(
+            "run `codexport master service install` again (it loads it); see `launchctl print gui/$(id -u)/{}`",
+            service::launchd::LABEL
+        ),
     };
     if !report.installed {
         let serving = if server_answers {

@@ -1,9 +1,10 @@
 //! The Windows backend: a Task Scheduler task `codexport-master` that runs at logon, managed
 //! with `schtasks.exe` (stable since Windows 7, unlike the task XML schema).
 //!
-//! The argument builders are pure and snapshot-tested on every platform; [`install`],
-//! [`uninstall`] and [`status`] run `schtasks` and are only called on Windows. They are not
-//! exercised on a Windows machine by the test suite.
+//! The task runs the service's copy of the binary, `$CODEXPORT_HOME\bin\codexport.exe`
+//! ([`super::binary`]). The argument builders are pure and snapshot-tested on every platform;
+//! [`install`], [`uninstall`] and [`status`] run `schtasks` and are only called on Windows.
+//! They are not exercised on a Windows machine by the test suite.
 //!
 //! Quoting: `/TR` is one argument whose value is the task's command line,
 //! `"<exe>" master serve` (inner quotes around the path, so a path with spaces works; Rust's
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use super::{
     ACTION_TIMEOUT, Activation, Change, InstallReport, Manager, QUERY_TIMEOUT, ServiceError, ServiceSettings,
-    StatusReport, UninstallReport, run, run_ok,
+    StatusReport, UninstallReport, binary, run, run_ok,
 };
 
 /// The task name (`/TN`).
@@ -172,24 +173,29 @@ fn schtasks(args: Vec<String>) -> Result<String, ServiceError> {
     run_ok(SCHTASKS.as_ref(), &args, ACTION_TIMEOUT)
 }
 
-/// Create (or replace) the logon task and start it now; a changed task is ended first.
+/// Copy the binary, create (or replace) the logon task pointing at the copy, and start it
+/// now. A task whose command line or binary changed is ended first: Windows cannot replace
+/// the file of a running program.
 ///
-/// Errors: as [`schtasks_create_args`], and [`ServiceError::Command`] when schtasks fails
-/// (creating an ONLOGON task may need an elevated prompt).
+/// Errors: as [`schtasks_create_args`], the binary copy's errors, and
+/// [`ServiceError::Command`] when schtasks fails (creating an ONLOGON task may need an
+/// elevated prompt).
 pub fn install(settings: &ServiceSettings) -> Result<InstallReport, ServiceError> {
-    let command = task_command(&settings.exe, &settings.env)?;
+    let command = task_command(&settings.service_exe, &settings.env)?;
     let change = match query()? {
         None => Change::Created,
         Some(row) if row.task_to_run == command => Change::Unchanged,
         Some(_) => Change::Updated,
     };
-    let mut ran = Vec::new();
-    if change != Change::Unchanged {
-        ran.push(schtasks(schtasks_create_args(&settings.exe, &settings.env)?)?);
-    }
-    if change == Change::Updated {
+    let binary_change = binary::planned_change(&settings.exe, &settings.service_exe)?;
+    if change == Change::Updated || (change == Change::Unchanged && binary_change != Change::Unchanged) {
         // Not running is fine: /End then fails and /Run starts the new command line.
         let _ = schtasks(schtasks_end_args());
+    }
+    let binary = binary::install_copy(&settings.exe, &settings.service_exe)?;
+    let mut ran = Vec::new();
+    if change != Change::Unchanged {
+        ran.push(schtasks(schtasks_create_args(&settings.service_exe, &settings.env)?)?);
     }
     ran.push(schtasks(schtasks_run_args())?);
     Ok(InstallReport {
@@ -197,6 +203,8 @@ pub fn install(settings: &ServiceSettings) -> Result<InstallReport, ServiceError
         location: TASK_NAME.into(),
         change,
         command,
+        binary,
+        log: None,
         activation: Activation::Done { ran },
     })
 }
@@ -238,6 +246,7 @@ pub fn status(_settings: &ServiceSettings) -> Result<StatusReport, ServiceError>
         command: row.as_ref().map(|r| r.task_to_run.clone()),
         enabled: row.as_ref().map_or("not-found".into(), |r| r.state.to_lowercase()),
         active: row.as_ref().map_or("inactive".into(), |r| r.status.to_lowercase()),
+        pid: None,
         unreachable: None,
     })
 }

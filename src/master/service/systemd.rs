@@ -1,7 +1,7 @@
 //! The Linux backend: a systemd user unit `codexport-master.service`.
 //!
 //! The unit lives in `$XDG_CONFIG_HOME/systemd/user/` (default `~/.config/systemd/user/`), runs
-//! `<this binary> master serve`, restarts on failure and is wanted by `default.target`, so the
+//! `$CODEXPORT_HOME/bin/codexport master serve` (the copy [`super::binary`] makes), restarts on failure and is wanted by `default.target`, so the
 //! user manager starts it at login (and at boot with `loginctl enable-linger`). Paths are
 //! quoted by the rules of systemd.syntax(7), systemd.service(5) "Command lines" and
 //! systemd.exec(5) `Environment=`; the quoting functions are pure and unit-tested, and
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::{
     ACTION_TIMEOUT, Activation, Change, InstallReport, Manager, QUERY_TIMEOUT, ServiceError, ServiceSettings,
-    StatusReport, UninstallReport, display, run, run_ok,
+    StatusReport, UninstallReport, binary, display, run, run_ok,
 };
 
 /// File name of the unit.
@@ -151,13 +151,20 @@ pub fn exec_start(unit: &str) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-/// The commands an operator runs after install when no user systemd answered, in order.
-pub fn manual_install_commands(change: Change) -> Vec<String> {
+/// Whether an install must restart a running service: its unit changed, or the unit stayed
+/// but the binary it runs did (a new unit is started by `enable --now`).
+pub fn needs_restart(unit: Change, binary: Change) -> bool {
+    unit == Change::Updated || (unit == Change::Unchanged && binary != Change::Unchanged)
+}
+
+/// The commands an operator runs after install when no user systemd answered, in order;
+/// `restart` as [`needs_restart`] says.
+pub fn manual_install_commands(restart: bool) -> Vec<String> {
     let mut commands = vec![
         "systemctl --user daemon-reload".to_string(),
         format!("systemctl --user enable --now {UNIT_NAME}"),
     ];
-    if change == Change::Updated {
+    if restart {
         commands.push(format!("systemctl --user restart {UNIT_NAME}"));
     }
     commands
@@ -177,13 +184,14 @@ fn reachable(systemctl: &OsStr) -> Result<(), String> {
     }
 }
 
-/// Write (or rewrite) the unit; when a user manager answers, `daemon-reload`,
-/// `enable --now`, and `restart` when the unit changed.
+/// Copy the binary, write (or rewrite) the unit; when a user manager answers, `daemon-reload`,
+/// `enable --now`, and `restart` when the unit or the binary changed ([`needs_restart`]).
 ///
-/// Errors: [`ServiceError::Unquotable`], [`ServiceError::Io`] naming the unit file,
-/// [`ServiceError::Command`] when a systemctl action fails (the unit is written by then).
+/// Errors: [`ServiceError::Unquotable`], [`ServiceError::Io`] naming the unit file, the binary
+/// copy's errors, [`ServiceError::Command`] when a systemctl action fails (the unit is written
+/// by then).
 pub fn install(settings: &ServiceSettings) -> Result<InstallReport, ServiceError> {
-    let text = render_unit(&settings.exe, &settings.env)?;
+    let text = render_unit(&settings.service_exe, &settings.env)?;
     let path = settings.unit_dir.join(UNIT_NAME);
     let change = match fs_err::read(&path) {
         Ok(old) if old == text.as_bytes() => Change::Unchanged,
@@ -191,6 +199,8 @@ pub fn install(settings: &ServiceSettings) -> Result<InstallReport, ServiceError
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Change::Created,
         Err(e) => return Err(e.into()),
     };
+    let binary = binary::install_copy(&settings.exe, &settings.service_exe)?;
+    let restart = needs_restart(change, binary.change);
     if change != Change::Unchanged {
         fs_err::create_dir_all(&settings.unit_dir)?;
         crate::fs::write_atomic(&path, text.as_bytes(), 0o644)?;
@@ -198,7 +208,7 @@ pub fn install(settings: &ServiceSettings) -> Result<InstallReport, ServiceError
     let activation = match reachable(&settings.systemctl) {
         Err(reason) => Activation::Manual {
             reason,
-            commands: manual_install_commands(change),
+            commands: manual_install_commands(restart),
         },
         Ok(()) => {
             let sc = settings.systemctl.as_os_str();
@@ -206,7 +216,7 @@ pub fn install(settings: &ServiceSettings) -> Result<InstallReport, ServiceError
                 run_ok(sc, &["--user", "daemon-reload"], ACTION_TIMEOUT)?,
                 run_ok(sc, &["--user", "enable", "--now", UNIT_NAME], ACTION_TIMEOUT)?,
             ];
-            if change == Change::Updated {
+            if restart {
                 ran.push(run_ok(sc, &["--user", "restart", UNIT_NAME], ACTION_TIMEOUT)?);
             }
             Activation::Done { ran }
@@ -217,6 +227,8 @@ pub fn install(settings: &ServiceSettings) -> Result<InstallReport, ServiceError
         location: path.display().to_string(),
         change,
         command: exec_start(&text).unwrap_or_default(),
+        binary,
+        log: None,
         activation,
     })
 }
@@ -300,6 +312,7 @@ pub fn status(settings: &ServiceSettings) -> Result<StatusReport, ServiceError> 
         command: text.as_deref().and_then(exec_start),
         enabled,
         active,
+        pid: None,
         unreachable,
     })
 }

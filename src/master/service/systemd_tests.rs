@@ -149,17 +149,22 @@ fn the_unit_directory_follows_xdg_config_home_when_absolute() {
 }
 
 #[test]
-fn manual_commands_restart_only_a_changed_unit() {
+fn manual_commands_restart_only_a_changed_unit_or_binary() {
+    assert!(!needs_restart(Change::Created, Change::Updated));
+    assert!(needs_restart(Change::Updated, Change::Unchanged));
+    assert!(needs_restart(Change::Unchanged, Change::Updated));
+    assert!(needs_restart(Change::Unchanged, Change::Created));
+    assert!(!needs_restart(Change::Unchanged, Change::Unchanged));
     assert_eq!(
-        manual_install_commands(Change::Created),
+        manual_install_commands(false),
         [
             "systemctl --user daemon-reload",
             "systemctl --user enable --now codexport-master.service"
         ]
     );
-    assert_eq!(manual_install_commands(Change::Updated).len(), 3);
+    assert_eq!(manual_install_commands(true).len(), 3);
     assert_eq!(
-        manual_install_commands(Change::Updated)[2],
+        manual_install_commands(true)[2],
         "systemctl --user restart codexport-master.service"
     );
 }
