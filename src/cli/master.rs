@@ -52,7 +52,8 @@ pub(super) enum MasterCommand {
     ///
     /// Example: codexport master revoke laptop
     Revoke(RevokeArgs),
-    /// Run `master serve` as a service: a systemd user unit (Linux) or a logon task (Windows).
+    /// Run `master serve` as a service: a systemd user unit (Linux), a launchd agent (macOS)
+    /// or a logon task (Windows).
     ///
     /// Example: codexport master service install
     Service(super::master_service::ServiceArgs),
@@ -202,6 +203,7 @@ fn serve(args: ServeArgs, roots: &Roots) -> CmdResult {
     runtime.block_on(async {
         let listener = crate::master::serve::bind(&addr).await?;
         let local = listener.local_addr()?;
+        let shutdown = shutdown_signal();
         if crate::master::bind::is_wildcard(&bind) {
             eprintln!("warning: listening on every interface; bind to the Tailscale address instead");
         }
@@ -210,7 +212,7 @@ fn serve(args: ServeArgs, roots: &Roots) -> CmdResult {
             source.describe()
         );
         if args.no_watch {
-            crate::master::serve::serve(dir, listener, shutdown_signal()).await?;
+            crate::master::serve::serve(dir, listener, shutdown).await?;
         } else {
             let options = args.watch_debounce_ms.map_or_else(WatchOptions::default, |ms| {
                 WatchOptions::with_debounce(Duration::from_millis(ms))
@@ -224,8 +226,7 @@ fn serve(args: ServeArgs, roots: &Roots) -> CmdResult {
                 );
             }
             let limits = crate::master::listen::Limits::default();
-            crate::master::serve::serve_watching(roots.clone(), listener, shutdown_signal(), limits, options, log)
-                .await?;
+            crate::master::serve::serve_watching(roots.clone(), listener, shutdown, limits, options, log).await?;
         }
         if !super::logging::quiet() {
             eprintln!("stopped");
@@ -258,23 +259,33 @@ fn log_watch(event: WatchEvent<'_>) {
     }
 }
 
-async fn shutdown_signal() {
+/// The future that ends `serve`: SIGTERM or Ctrl-C. The handlers are installed when this is
+/// called, not when the future is first polled, so a SIGTERM right after the `serving` line
+/// (a service manager, a test) stops the server cleanly instead of killing it: call it before
+/// printing that line. Must be called inside the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let handlers = signal(SignalKind::terminate()).and_then(|t| Ok((t, signal(SignalKind::interrupt())?)));
+        async move {
+            match handlers {
+                Ok((mut term, mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn link(args: LinkArgs, roots: &Roots) -> CmdResult {

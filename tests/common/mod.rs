@@ -168,6 +168,7 @@ impl Machine {
             // (tests/master_service.rs overrides both where it needs to).
             .env("XDG_CONFIG_HOME", self.home.join(".config"))
             .env("CODEXPORT_SYSTEMCTL", "/nonexistent/codexport-test/systemctl")
+            .env("CODEXPORT_LAUNCHCTL", "/nonexistent/codexport-test/launchctl")
             .stdin(Stdio::null());
         c
     }
