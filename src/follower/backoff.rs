@@ -5,7 +5,7 @@
 //! the master unreachable or ran out of time talking to it, later hook runs skip the master
 //! for a growing interval ([`FIRST`] doubling to [`MAX`]) and record the outcome `backoff`,
 //! so a Codex start costs milliseconds. Any successful contact and any manual sync (`sync`,
-//! `apply`'s fetch, `reconcile`) ends it. State: `$CODEXPORT_HOME/hook-backoff.json`
+//! `plan` without `--offline`, `reconcile`) ends it. State: `$CODEXPORT_HOME/hook-backoff.json`
 //! `{"since": RFC 3339, "until": RFC 3339, "intervalSecs": N, "reason": "..."}` (0600); an
 //! unreadable file counts as no back-off (the hook then simply tries the master).
 
