@@ -106,3 +106,111 @@ fn redirects_are_not_followed_and_name_status_and_location_without_the_token() {
         "the staged document stays"
     );
 }
+
+/// A document declaring the follower's secret files as plain instructions, 0644.
+fn disguised_secrets(h: &Hostile, auth: &[u8], creds: &[u8]) {
+    let mut files = vec![entry("auth.json", auth), entry(".credentials.json", creds)];
+    for f in &mut files {
+        f.class = FileClass::Instructions;
+        f.mode = FileMode(0o644);
+    }
+    h.serve_signed(&yaml(&document(&h.pinned, files)), &h.pinned, &[auth, creds]);
+}
+
+#[test]
+fn secret_paths_are_secret_whatever_the_document_says() {
+    const OWN: &str = "follower-own-credential-5b1e";
+    const NEW: &str = "master-credential-c94d";
+    let h = Hostile::start();
+    let follower = Machine::new();
+    for name in ["auth.json", ".credentials.json"] {
+        let p = follower.codex_home.join(name);
+        fs_err::write(&p, format!("{{\"token\": \"{OWN}\"}}\n")).unwrap();
+        fs_err::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let auth = format!("{{\"token\": \"{NEW}\"}}\n");
+    let creds = format!("{{\"refresh\": \"{NEW}\"}}\n");
+    disguised_secrets(&h, auth.as_bytes(), creds.as_bytes());
+    follower.ok(&["follower", "join", &h.link()]);
+    let clean = |what: &str, run: &Run| {
+        for text in [&run.stdout, &run.stderr] {
+            assert!(
+                !text.contains(OWN) && !text.contains(NEW),
+                "{what} shows a credential:\n{text}"
+            );
+        }
+    };
+    for format in ["text", "json", "yaml"] {
+        let plan = follower.ok(&["plan", "--output", format]);
+        clean(&format!("plan --output {format}"), &plan);
+        let marked = match format {
+            "text" => "(sensitive)",
+            "json" => "\"sensitive\": true",
+            _ => "sensitive: true",
+        };
+        assert_eq!(plan.stdout.matches(marked).count(), 2, "{format}: {}", plan.stdout);
+    }
+    let plan: serde_json::Value = serde_json::from_str(&follower.ok(&["plan", "--output", "json"]).stdout).unwrap();
+    for step in plan["steps"].as_array().unwrap() {
+        if ["auth.json", ".credentials.json"].contains(&step["path"].as_str().unwrap()) {
+            assert_eq!(step["class"], "secret", "{step}");
+            assert_eq!(step["sensitive"], true, "{step}");
+            assert_eq!(step["mode"], "0o600", "{step}");
+            assert!(step.get("diff").is_none() && step.get("sizeAfter").is_none(), "{step}");
+        }
+    }
+    clean("apply --dry-run", &follower.ok(&["apply", "--dry-run"]));
+    clean("apply", &follower.ok(&["apply", "-vv"]));
+    for (name, body) in [("auth.json", &auth), (".credentials.json", &creds)] {
+        let p = follower.codex_home.join(name);
+        assert_eq!(&fs_err::read_to_string(&p).unwrap(), body, "{name} was applied");
+        assert_eq!(mode(&p), 0o600, "{name}");
+    }
+}
+
+#[test]
+fn modes_from_the_document_are_clamped() {
+    let h = Hostile::start();
+    let script: &[u8] = b"#!/bin/sh\necho hi\n";
+    let mut files = vec![
+        entry("hooks/run.sh", script),
+        entry("prompts/p.md", b"prompt\n"),
+        entry("skills/s/setuid.sh", b"#!/bin/sh\n"),
+        entry("rules/private.rules", b"rule\n"),
+    ];
+    files[0].mode = FileMode(0o777);
+    files[1].mode = FileMode(0o666);
+    files[2].mode = FileMode(0o6775);
+    files[3].mode = FileMode(0o600);
+    let blobs: Vec<Vec<u8>> = vec![
+        script.to_vec(),
+        b"prompt\n".to_vec(),
+        b"#!/bin/sh\n".to_vec(),
+        b"rule\n".to_vec(),
+    ];
+    let refs: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
+    h.serve_signed(&yaml(&document(&h.pinned, files)), &h.pinned, &refs);
+    let follower = Machine::new();
+    follower.ok(&["follower", "join", &h.link()]);
+    let plan: serde_json::Value = serde_json::from_str(&follower.ok(&["plan", "--output", "json"]).stdout).unwrap();
+    let planned = |path: &str| {
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["path"] == path)
+            .map(|s| s["mode"].clone())
+    };
+    assert_eq!(planned("hooks/run.sh"), Some("0o755".into()));
+    assert_eq!(planned("prompts/p.md"), Some("0o644".into()));
+    follower.ok(&["apply"]);
+    let c = &follower.codex_home;
+    assert_eq!(mode(&c.join("hooks/run.sh")), 0o755, "no group/world write on a script");
+    assert_eq!(mode(&c.join("prompts/p.md")), 0o644, "no group/world write");
+    assert_eq!(mode(&c.join("skills/s/setuid.sh")), 0o755, "setuid/setgid stripped");
+    assert_eq!(mode(&c.join("rules/private.rules")), 0o600, "stricter modes are kept");
+    // Applying again is a no-op: the clamped mode is what the plan wants.
+    let again = follower.ok(&["plan", "--output", "json"]);
+    let again: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(again["summary"]["update"], 0, "{again}");
+}
