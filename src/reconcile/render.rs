@@ -32,8 +32,20 @@ pub const MANIFEST: &str = "mcp-manifest.json";
 
 /// Mode of the generated config.toml: it may hold MCP `env` secrets, so owner-only.
 pub const CONFIG_MODE: u32 = 0o600;
-/// Mode of the generated hooks.json.
+/// Mode of the generated hooks.json when nothing in it looks secret (Codex only reads it; the
+/// mode is the one Codex itself leaves).
 pub const HOOKS_MODE: u32 = 0o644;
+
+/// Mode of hooks.json for these bytes: 0600 when they hold something secret-shaped (a
+/// `Bearer` credential or `--token=` in a hook command, a JSON value of a secret key: see
+/// [`crate::logs::redaction`]), else [`HOOKS_MODE`].
+pub fn hooks_mode(bytes: &[u8]) -> u32 {
+    if crate::logs::redaction::looks_secret(&String::from_utf8_lossy(bytes)) {
+        crate::fs::SECRET_MODE
+    } else {
+        HOOKS_MODE
+    }
+}
 
 /// The mode a follower writes for a file of `class` that asks for `mode`: 0600 for a secret;
 /// otherwise never more than 0755 for an executable (any `x` bit) or 0644 for anything else:
@@ -312,7 +324,8 @@ pub fn render(
             source,
         })?;
         let pretty = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)? + "\n";
-        files.push(rendered(HOOKS_JSON, pretty.into_bytes(), HOOKS_MODE));
+        let mode = hooks_mode(pretty.as_bytes());
+        files.push(rendered(HOOKS_JSON, pretty.into_bytes(), mode));
     }
     overlay_apply::apply_to_files(&mut files, local.overlay, local.settings, host)?;
     let doc = &render_mcp::without_servers(doc, &replaced_servers);
