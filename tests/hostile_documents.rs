@@ -214,3 +214,25 @@ fn modes_from_the_document_are_clamped() {
     let again: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
     assert_eq!(again["summary"]["update"], 0, "{again}");
 }
+
+/// Refused as a trust failure (exit 5) with `needle` in stderr, and nothing written.
+fn join_refused(h: &Hostile, needle: &str) {
+    let follower = Machine::new();
+    let sentinel = Sentinel::around(&follower);
+    let before = sentinel.snapshot();
+    let run = follower.run(&["follower", "join", &h.link(), "--apply"]).expect_code(5);
+    assert!(run.stderr.contains(needle), "want {needle:?} in:\n{}", run.stderr);
+    assert_eq!(sentinel.snapshot(), before, "bytes changed outside CODEXPORT_HOME");
+    let left = common::without_logs(listing(&follower.codexport_home));
+    assert!(left.is_empty(), "CODEXPORT_HOME keeps {left:?}");
+}
+
+#[test]
+fn names_that_fold_to_config_toml_or_hooks_json_are_refused() {
+    let h = Hostile::start();
+    for path in ["Config.toml", "HOOKS.JSON", "CONFIG.TOML/x", "Hooks.Json"] {
+        let doc = document(&h.pinned, vec![entry(path, b"model = 'pwned'\n")]);
+        h.serve_signed(&yaml(&doc), &h.pinned, &[b"model = 'pwned'\n"]);
+        join_refused(&h, "must travel as spec.config/spec.hooks");
+    }
+}
