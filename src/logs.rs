@@ -11,13 +11,18 @@
 //!
 //! Events must not carry secrets in the first place (paths, counts, sizes and hashes only);
 //! [`redact`] is the safety net for the shapes a secret has in codexport: `cxp_` tokens,
-//! `Bearer` credentials and `token=` link parameters.
+//! `Bearer` credentials, `token=`/`api_key=`/`--token=` values and JSON values of secret keys
+//! ([`redaction`]).
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub mod redaction;
+
+/// Replace what looks like a secret with `[redacted]` (see [`redaction`] for the shapes).
+pub use redaction::redact;
 
 /// The directory under `$CODEXPORT_HOME` holding the logs.
 pub const LOGS_DIR: &str = "logs";
@@ -79,41 +84,6 @@ pub fn prune(dir: &Path, today: &str, keep_days: u64) -> std::io::Result<Vec<Pat
         }
     }
     Ok(deleted)
-}
-
-/// Replace what looks like a secret: `cxp_` tokens, `Bearer` credentials, `token=` values.
-pub fn redact(text: &str) -> Cow<'_, str> {
-    /// A mark and which characters after it belong to the secret.
-    type Mark = (&'static str, fn(char) -> bool);
-    const MARKS: [Mark; 3] = [
-        ("cxp_", |c| c.is_ascii_alphanumeric()),
-        ("Bearer ", |c| !c.is_whitespace() && c != '"'),
-        ("token=", |c| !c.is_whitespace() && !matches!(c, '&' | '"' | '\'')),
-    ];
-    if !MARKS.iter().any(|(m, _)| text.contains(m)) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    'outer: while !rest.is_empty() {
-        for (mark, secret) in MARKS {
-            if let Some(after) = rest.strip_prefix(mark) {
-                let len = after.find(|c: char| !secret(c)).unwrap_or(after.len());
-                if len > 0 {
-                    out.push_str(mark);
-                    out.push_str("[redacted]");
-                    rest = &after[len..];
-                    continue 'outer;
-                }
-            }
-        }
-        let mut chars = rest.chars();
-        if let Some(c) = chars.next() {
-            out.push(c);
-        }
-        rest = chars.as_str();
-    }
-    Cow::Owned(out)
 }
 
 /// The daily log file; a `tracing_subscriber` writer (`MakeWriter`).
@@ -226,6 +196,8 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for DailyFile {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
 
     #[test]

@@ -212,3 +212,99 @@ fn a_failing_apply_shows_no_secret_and_backups_of_secrets_are_0600() {
         }
     }
 }
+
+/// config.toml whose secrets are in the shapes issue 20 found unredacted: a URL query value
+/// (`token=`, `api_key=`), a `query_params` key with a hyphen and a `--token=` argument of
+/// `notify`; `tag` changes every value.
+fn config_with_secrets_in_odd_places(tag: &str) -> String {
+    format!(
+        "model = \"gpt-5\"\nnotify = [\"/bin/echo\", \"--token={CANARY}-notify-{tag}\", \"--api-key\", \"turn-ended\"]\n\n\
+         [mcp_servers.web]\nurl = \"https://mcp.example.invalid/mcp?token={CANARY}-url-{tag}\"\n\n\
+         [mcp_servers.web2]\nurl = \"https://mcp.example.invalid/mcp?x=1&api_key={CANARY}-apikey-{tag}#f\"\n\n\
+         [mcp_servers.web3]\nurl = \"https://mcp.example.invalid/mcp\"\nquery_params = {{ \"api-key\" = \"{CANARY}-qp-{tag}\", \"Client-Secret\" = \"{CANARY}-cs-{tag}\" }}\n"
+    )
+}
+
+/// hooks.json with a hook command carrying a bearer token and a `--token=` argument.
+fn hooks_with_a_bearer(tag: &str) -> String {
+    let command = format!(
+        "curl -s -H 'Authorization: Bearer {CANARY}-bearer-{tag}' https://hooks.example.invalid --token={CANARY}-hook-{tag}"
+    );
+    serde_json::json!({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+        {"type": "command", "command": command, "timeout": 5}
+    ]}]}})
+    .to_string()
+}
+
+#[test]
+fn secrets_in_urls_query_params_notify_and_hook_commands_are_redacted() {
+    let master = Machine::new();
+    let plain = "model = \"gpt-5\"\nnotify = [\"/bin/echo\", \"turn-ended\"]\n\n[mcp_servers.web]\nurl = \"https://mcp.example.invalid/mcp\"\n";
+    fs_err::write(master.codex_home.join("config.toml"), plain).unwrap();
+    fs_err::write(
+        master.codex_home.join("hooks.json"),
+        "{\"hooks\": {\"PreToolUse\": []}}",
+    )
+    .unwrap();
+    master.ok(&["master", "init"]);
+    let server = master.serve();
+    let link = master.link(&server, "odd-places");
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let f = Machine::new();
+    f.ok(&["follower", "join", &link, "--apply"]);
+    assert_eq!(
+        mode(&f.codex_home.join("hooks.json")),
+        0o644,
+        "nothing secret in it yet"
+    );
+
+    for tag in ["one", "rotated"] {
+        fs_err::write(
+            master.codex_home.join("config.toml"),
+            config_with_secrets_in_odd_places(tag),
+        )
+        .unwrap();
+        fs_err::write(master.codex_home.join("hooks.json"), hooks_with_a_bearer(tag)).unwrap();
+        master.ok(&["master", "rebuild"]);
+        f.ok(&["sync"]);
+        for format in ["text", "json", "yaml"] {
+            let plan = f.ok(&["plan", "--output", format]);
+            assert_clean(&format!("{tag}: plan --output {format}"), &plan, &token);
+            // The first change adds the lines: the diff shows them, redacted. The second only
+            // changes secrets: redacted, both sides are the same and the diff shows nothing.
+            if tag == "one" {
+                for shown in [
+                    "mcp?token=(sensitive)",
+                    "&api_key=(sensitive)#f",
+                    "--token=(sensitive)",
+                    "Bearer (sensitive)",
+                ] {
+                    assert!(
+                        plan.stdout.contains(shown),
+                        "{format}: want {shown:?}, the rest shown:\n{}",
+                        plan.stdout
+                    );
+                }
+            }
+        }
+        assert_clean(
+            &format!("{tag}: apply --dry-run"),
+            &f.ok(&["apply", "--dry-run"]),
+            &token,
+        );
+        assert_clean(&format!("{tag}: apply -vv"), &f.ok(&["apply", "-vv"]), &token);
+        let config = fs_err::read_to_string(f.codex_home.join("config.toml")).unwrap();
+        assert!(config.contains(&format!("{CANARY}-qp-{tag}")), "the secrets did travel");
+        assert_eq!(
+            mode(&f.codex_home.join("hooks.json")),
+            0o600,
+            "hooks.json holds a bearer token"
+        );
+        assert_eq!(mode(&f.codex_home.join("config.toml")), 0o600);
+    }
+    for e in walkdir::WalkDir::new(f.codexport_home.join("logs")).min_depth(1) {
+        let e = e.unwrap();
+        let text = fs_err::read_to_string(e.path()).unwrap();
+        assert!(!text.contains(CANARY), "{} holds a secret:\n{text}", e.path().display());
+    }
+}

@@ -76,11 +76,25 @@ pub fn is_runtime_state(rel: &str) -> bool {
     [".sqlite", ".sqlite3", ".db"].iter().any(|ext| base.ends_with(ext))
 }
 
-/// The class of a replicated path.
+/// Top-level names of the Codex credential files.
+pub const SECRET_TOP_LEVEL: &[&str] = &["auth.json", ".credentials.json"];
+
+/// True when `rel` (relative to CODEX_HOME, `/`-separated) is a credential file or below one,
+/// its first component compared ignoring ASCII case (`Auth.json` is `auth.json` on macOS and
+/// Windows). A follower decides secrecy with this, from the path, never from the class a
+/// document declares: secrets are written 0600 and never diffed.
+pub fn is_secret(rel: &str) -> bool {
+    let top = rel.split('/').next().unwrap_or(rel);
+    SECRET_TOP_LEVEL.iter().any(|s| s.eq_ignore_ascii_case(top))
+}
+
+/// The class of a replicated path ([`FileClass::Secret`] exactly when [`is_secret`]).
 pub fn classify(rel: &str) -> FileClass {
+    if is_secret(rel) {
+        return FileClass::Secret;
+    }
     let top = rel.split('/').next().unwrap_or(rel);
     match top {
-        "auth.json" | ".credentials.json" => FileClass::Secret,
         "config.toml" | "hooks.json" | "agents" | "themes" => FileClass::Config,
         "AGENTS.md" | "AGENTS.override.md" | "RTK.md" => FileClass::Instructions,
         "skills" | "skill-libraries" => FileClass::Skill,
@@ -130,6 +144,8 @@ mod tests {
     fn classes_follow_the_top_level_name() {
         assert_eq!(classify("auth.json"), FileClass::Secret);
         assert_eq!(classify(".credentials.json"), FileClass::Secret);
+        assert_eq!(classify("Auth.JSON"), FileClass::Secret, "the same file on macOS");
+        assert_eq!(classify("auth.json.bak"), FileClass::Tooling);
         assert_eq!(classify("skills/a/scripts/x.sh"), FileClass::Skill);
         assert_eq!(classify("hooks/notify.sh"), FileClass::HookScript);
         assert_eq!(classify("AGENTS.md"), FileClass::Instructions);

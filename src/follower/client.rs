@@ -89,6 +89,10 @@ impl MasterClient {
             // In the blocking client this bounds each operation (send, each body read), not the
             // whole transfer, so a large sync is not cut off while a stalled master is.
             .timeout(timeout)
+            // A redirect is never followed: the master answers every route itself, and a man
+            // in the middle could otherwise send this follower's name (and, to the same host,
+            // its token) wherever it likes. A 3xx is a protocol error (see `send`).
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("codexport/", env!("CARGO_PKG_VERSION")));
         if base.starts_with("http://") {
             // A plain-HTTP master (every join link): no TLS, so no need for the system's root
@@ -181,6 +185,13 @@ impl MasterClient {
                 reason: conflict_reason(resp),
             }),
             s if s.is_success() || s == StatusCode::NOT_MODIFIED => Ok(resp),
+            s if s.is_redirection() => Err(FollowerError::Protocol {
+                url,
+                reason: format!(
+                    "HTTP {s}: the master redirected to {} (codexport follows no redirects)",
+                    redirect_target(&resp)
+                ),
+            }),
             s => Err(FollowerError::Protocol {
                 url,
                 reason: format!("HTTP {s}"),
@@ -352,6 +363,34 @@ fn frame_error(e: FrameError, base: &str) -> FollowerError {
             reason: io_root_cause(&e),
         },
     }
+}
+
+/// Where a 3xx answer points, safe to print: scheme, host, port and path of its `Location`
+/// (user info, query and fragment dropped: they could carry a token), control characters
+/// removed, cut to 200 characters, then [`crate::logs::redact`]ed. `(no Location)` when absent
+/// or not text.
+fn redirect_target(resp: &Response) -> String {
+    let Some(location) = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return "(no Location)".into();
+    };
+    let shown = match reqwest::Url::parse(location).or_else(|_| resp.url().join(location)) {
+        Ok(url) => {
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!(
+                "{}://{}{port}{}",
+                url.scheme(),
+                url.host_str().unwrap_or(""),
+                url.path()
+            )
+        }
+        Err(_) => location.split(['?', '#']).next().unwrap_or("").to_string(),
+    };
+    let shown: String = shown.chars().filter(|c| !c.is_control()).take(200).collect();
+    crate::logs::redact(&shown).into_owned()
 }
 
 /// The master's reason for a 409: its body, cut to 1 KiB, with control characters removed (it

@@ -65,7 +65,9 @@ pub fn parse_document(bytes: &[u8]) -> Result<DesiredState, DocumentError> {
 }
 
 /// Check a parsed document: its revision is the hash of its spec; every path passes
-/// [`relpath::validate_set`] and is not `config.toml`/`hooks.json`; every hash is 64 hex digits
+/// [`relpath::validate_set`] and is not `config.toml`/`hooks.json` nor below them, letter case
+/// ignored ([`relpath::reserved_top`]: `Config.toml` overwrites `config.toml` on macOS and
+/// Windows); every hash is 64 hex digits
 /// and every size within [`MAX_FILE_BYTES`]; MCP source artifacts list acceptable files.
 pub fn check_document(doc: &DesiredState) -> Result<(), DocumentError> {
     let refuse = DocumentError::Refused;
@@ -78,9 +80,14 @@ pub fn check_document(doc: &DesiredState) -> Result<(), DocumentError> {
     }
     relpath::validate_set(doc.spec.files.iter().map(|f| f.path.as_str())).map_err(|e| refuse(e.to_string()))?;
     for f in &doc.spec.files {
-        if f.path == CONFIG_TOML || f.path == HOOKS_JSON {
+        if let Some(reserved) = relpath::reserved_top(&f.path, &[CONFIG_TOML, HOOKS_JSON]) {
+            let same = if f.path == reserved {
+                String::new()
+            } else {
+                format!(" ({:?} is {reserved} on a case-insensitive file system)", f.path)
+            };
             return Err(refuse(format!(
-                "{} must travel as spec.config/spec.hooks, not as a plain file",
+                "{}{same}: {CONFIG_TOML}/{HOOKS_JSON} must travel as spec.config/spec.hooks, not as a plain file",
                 f.path
             )));
         }

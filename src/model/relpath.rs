@@ -87,6 +87,15 @@ pub fn validate_set<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<(), 
     Ok(())
 }
 
+/// The name in `reserved` that the first component of `path` is, letter case ignored as
+/// [`validate_set`] folds it (`Config.toml`, `HOOKS.JSON/x`): on a case-insensitive file
+/// system (macOS, Windows) that path is the reserved file, or needs it to be a directory.
+/// `None` when it is none of them.
+pub fn reserved_top<'a>(path: &str, reserved: &[&'a str]) -> Option<&'a str> {
+    let top = path.split('/').next().unwrap_or(path).to_lowercase();
+    reserved.iter().copied().find(|r| r.to_lowercase() == top)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +140,19 @@ mod tests {
         ));
         assert!(matches!(validate_set(["x", "x"]), Err(RelPathError::Duplicate(_))));
         assert_eq!(validate_set(["a", "b/a"]), Ok(()));
+    }
+
+    #[test]
+    fn reserved_names_match_whatever_their_case() {
+        let reserved = ["config.toml", "hooks.json"];
+        for (p, want) in [
+            ("config.toml", Some("config.toml")),
+            ("Config.TOML", Some("config.toml")),
+            ("HOOKS.JSON/x", Some("hooks.json")),
+            ("skills/config.toml", None),
+            ("config.toml.bak", None),
+        ] {
+            assert_eq!(reserved_top(p, &reserved), want, "{p}");
+        }
     }
 }

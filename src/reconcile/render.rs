@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::blobstore::BlobStore;
 use crate::codex::config::{ParseError, parse_config, parse_hooks};
-use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON};
+use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON, classify};
 use crate::codex::portable::{ExpandError, expand_json, expand_toml};
 use crate::codex::trust::{TrustError, rekey_trust};
 use crate::exit::{Exit, ExitStatus};
@@ -32,8 +32,33 @@ pub const MANIFEST: &str = "mcp-manifest.json";
 
 /// Mode of the generated config.toml: it may hold MCP `env` secrets, so owner-only.
 pub const CONFIG_MODE: u32 = 0o600;
-/// Mode of the generated hooks.json.
+/// Mode of the generated hooks.json when nothing in it looks secret (Codex only reads it; the
+/// mode is the one Codex itself leaves).
 pub const HOOKS_MODE: u32 = 0o644;
+
+/// Mode of hooks.json for these bytes: 0600 when they hold something secret-shaped (a
+/// `Bearer` credential or `--token=` in a hook command, a JSON value of a secret key: see
+/// [`crate::logs::redaction`]), else [`HOOKS_MODE`].
+pub fn hooks_mode(bytes: &[u8]) -> u32 {
+    if crate::logs::redaction::looks_secret(&String::from_utf8_lossy(bytes)) {
+        crate::fs::SECRET_MODE
+    } else {
+        HOOKS_MODE
+    }
+}
+
+/// The mode a follower writes for a file of `class` that asks for `mode`: 0600 for a secret;
+/// otherwise never more than 0755 for an executable (any `x` bit) or 0644 for anything else:
+/// no group or world write, no setuid, setgid or sticky bit. A stricter mode is kept.
+pub fn clamp_mode(mode: u32, class: FileClass) -> u32 {
+    if class == FileClass::Secret {
+        crate::fs::SECRET_MODE
+    } else if mode & 0o111 != 0 {
+        mode & 0o755
+    } else {
+        mode & 0o644
+    }
+}
 
 /// Where a desired file's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,9 +129,10 @@ pub struct DesiredFile {
     pub sha256: String,
     /// Size in bytes.
     pub size: u64,
-    /// Mode to write.
+    /// Mode to write (always within [`clamp_mode`] of its class).
     pub mode: u32,
-    /// Class (secrets are redacted in plans).
+    /// Class, decided by this follower from the path ([`crate::codex::layout::classify`]), never
+    /// taken from the document: secrets are written 0600 and redacted in plans.
     pub class: FileClass,
 }
 
@@ -234,7 +260,13 @@ pub fn render(
     let vars = variables(roots, local.settings);
     let excluded = |path: &str, class: FileClass| local.settings.excludes(path, class);
     let mut files = Vec::with_capacity(doc.spec.files.len() + 2);
-    for f in doc.spec.files.iter().filter(|f| !excluded(&f.path, f.class)) {
+    for f in &doc.spec.files {
+        // The document's `class` is the master's word: this follower classifies the path itself
+        // (a document calling `.credentials.json` "instructions, 0644" gets it 0600, undiffed).
+        let class = classify(&f.path);
+        if excluded(&f.path, class) {
+            continue;
+        }
         let blob = blobs.path_of(&f.sha256);
         if host.file_size(&blob)?.is_none() {
             return Err(RenderError::MissingBlob {
@@ -242,19 +274,14 @@ pub fn render(
                 sha256: f.sha256.clone(),
             });
         }
-        let mode = if f.class == FileClass::Secret {
-            crate::fs::SECRET_MODE
-        } else {
-            f.mode.0 & 0o777
-        };
         files.push(DesiredFile {
             path: f.path.clone(),
             root: Root::CodexHome,
             content: Content::Blob(blob),
             sha256: f.sha256.clone(),
             size: f.size,
-            mode,
-            class: f.class,
+            mode: clamp_mode(f.mode.0, class),
+            class,
         });
     }
     let hooks_excluded = excluded(HOOKS_JSON, FileClass::Config);
@@ -301,11 +328,16 @@ pub fn render(
             source,
         })?;
         let pretty = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)? + "\n";
-        files.push(rendered(HOOKS_JSON, pretty.into_bytes(), HOOKS_MODE));
+        let mode = hooks_mode(pretty.as_bytes());
+        files.push(rendered(HOOKS_JSON, pretty.into_bytes(), mode));
     }
     overlay_apply::apply_to_files(&mut files, local.overlay, local.settings, host)?;
     let doc = &render_mcp::without_servers(doc, &replaced_servers);
     files.extend(render_mcp::own_files(doc, &vars, host)?);
+    // The overlay's own files too: whatever asked for a mode, none is group/world writable.
+    for f in &mut files {
+        f.mode = clamp_mode(f.mode, f.class);
+    }
     files.sort_by(|a, b| (a.root, &a.path).cmp(&(b.root, &b.path)));
     Ok(Desired {
         revision: doc.metadata.revision.clone(),

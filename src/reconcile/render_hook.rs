@@ -30,7 +30,7 @@ use crate::paths::Roots;
 use super::ReconcileError;
 use super::host::{Host, Observed};
 use super::inventory::Inventory;
-use super::render::{CONFIG_MODE, Content, Desired, DesiredFile, HOOKS_MODE, LAUNCHER, RenderError, Root};
+use super::render::{CONFIG_MODE, Content, Desired, DesiredFile, LAUNCHER, RenderError, Root, hooks_mode};
 
 /// The trust entry written for the hook: (key, `sha256:...`).
 pub type TrustEntry = (String, String);
@@ -64,7 +64,7 @@ pub fn apply(
         if let Some(base) = base {
             let stripped = without_codexport_hook(base.clone());
             if index.is_some() || stripped != base || inventory.files.contains_key(HOOKS_JSON) {
-                set_file(desired, HOOKS_JSON, pretty(&stripped)?, HOOKS_MODE);
+                set_hooks(desired, pretty(&stripped)?);
             }
         }
         return Ok(None);
@@ -78,7 +78,7 @@ pub fn apply(
     let launcher = roots.codexport_home.join(LAUNCHER);
     let cmd = command(&launcher, &roots.codexport_home, hook.budget_ms, Shell::native());
     let (doc, group) = with_codexport_hook(base.unwrap_or_else(|| serde_json::json!({})), &cmd, hook.timeout_secs());
-    set_file(desired, HOOKS_JSON, pretty(&doc)?, HOOKS_MODE);
+    set_hooks(desired, pretty(&doc)?);
     let handler = doc["hooks"]["SessionStart"][group]["hooks"][0]
         .as_object()
         .cloned()
@@ -203,6 +203,12 @@ fn parse_value(bytes: &[u8]) -> Result<Value, ReconcileError> {
 fn pretty(v: &Value) -> Result<Vec<u8>, ReconcileError> {
     let text = serde_json::to_string_pretty(v).map_err(std::io::Error::other)?;
     Ok((text + "\n").into_bytes())
+}
+
+/// [`set_file`] for hooks.json, with the mode its bytes call for ([`hooks_mode`]).
+fn set_hooks(desired: &mut Desired, bytes: Vec<u8>) {
+    let mode = hooks_mode(&bytes);
+    set_file(desired, HOOKS_JSON, bytes, mode);
 }
 
 fn set_file(desired: &mut Desired, path: &str, bytes: Vec<u8>, mode: u32) {
