@@ -309,9 +309,20 @@ impl MasterClient {
         store: &BlobStore,
         progress: &dyn Progress,
     ) -> Result<u64, FollowerError> {
-        if wanted.is_empty() {
-            return Ok(0);
+        let mut received = 0;
+        for batch in batches(wanted, BLOBS_PER_REQUEST) {
+            received += self.fetch_batch(&batch, store, progress)?;
         }
+        Ok(received)
+    }
+
+    /// One `POST /v1/blobs` for at most [`BLOBS_PER_REQUEST`] blobs.
+    fn fetch_batch(
+        &self,
+        wanted: &HashMap<String, u64>,
+        store: &BlobStore,
+        progress: &dyn Progress,
+    ) -> Result<u64, FollowerError> {
         let mut list: Vec<&String> = wanted.keys().collect();
         list.sort();
         let body = serde_json::to_vec(&list).map_err(|e| FollowerError::Protocol {
@@ -334,6 +345,21 @@ impl MasterClient {
         store.commit_pending(pending)?;
         Ok(received)
     }
+}
+
+/// Blobs asked for in one request: the master refuses more than
+/// [`crate::model::wire::MAX_BLOBS_PER_REQUEST`] hashes or a body over
+/// [`crate::model::wire::MAX_BLOB_REQUEST_BYTES`] (67 bytes a hash in JSON), so a revision of
+/// more than 100,000 files is fetched in several requests (it got 413 forever before).
+pub const BLOBS_PER_REQUEST: usize = 50_000;
+
+/// `wanted` cut into maps of at most `size` entries, in hash order (none when empty).
+fn batches(wanted: &HashMap<String, u64>, size: usize) -> Vec<HashMap<String, u64>> {
+    let mut all: Vec<(&String, &u64)> = wanted.iter().collect();
+    all.sort();
+    all.chunks(size.max(1))
+        .map(|c| c.iter().map(|(h, n)| ((*h).clone(), **n)).collect())
+        .collect()
 }
 
 fn stream_error(e: StreamError, base: &str) -> FollowerError {

@@ -13,3 +13,18 @@ fn plain_http_and_https_masters_both_get_a_client() {
         assert!(client.is_ok(), "{base}: {:?}", client.err());
     }
 }
+
+#[test]
+fn a_large_revision_is_asked_for_in_requests_the_master_accepts() {
+    use crate::model::wire::{MAX_BLOB_REQUEST_BYTES, MAX_BLOBS_PER_REQUEST};
+    let wanted: HashMap<String, u64> = (0..120_001u64).map(|i| (format!("{i:064x}"), i)).collect();
+    let parts = batches(&wanted, BLOBS_PER_REQUEST);
+    assert_eq!(parts.len(), 3);
+    assert_eq!(parts.iter().map(HashMap::len).sum::<usize>(), wanted.len());
+    for p in &parts {
+        assert!(p.len() <= MAX_BLOBS_PER_REQUEST);
+        let body = serde_json::to_vec(&p.keys().collect::<Vec<_>>()).unwrap();
+        assert!((body.len() as u64) <= MAX_BLOB_REQUEST_BYTES, "{} bytes", body.len());
+    }
+    assert!(batches(&HashMap::new(), BLOBS_PER_REQUEST).is_empty());
+}
