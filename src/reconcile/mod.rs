@@ -155,6 +155,7 @@ fn prepare_with(roots: &Roots, host: &dyn Host, mcp_install: Option<McpInstall>)
     let staged = store
         .load_staged(&enrollment)?
         .ok_or(crate::follower::FollowerError::NothingStaged)?;
+    crate::follower::validate::refuse_for_roots(&staged.doc, roots, &enrollment.master)?;
     let overlay = crate::follower::overlay::Overlay::load(&roots.codexport_home).map_err(render::RenderError::from)?;
     let local = render::Local {
         settings: &settings,
