@@ -14,6 +14,7 @@ mod execute_step;
 pub mod generations;
 pub mod graph;
 pub mod hook_run;
+pub mod hook_scope;
 pub mod host;
 mod host_recording;
 pub mod inventory;
