@@ -182,3 +182,21 @@ pub fn refuse_for_roots(doc: &DesiredState, roots: &Roots, master: &str) -> Resu
         reason: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codexport_home_within_codex_home() {
+        let within = |a: &str, b: &str| codexport_home_within(Path::new(a), Path::new(b));
+        assert_eq!(
+            within("/h/.codex", "/h/.codex/.codexport").as_deref(),
+            Some(".codexport")
+        );
+        assert_eq!(within("/h/.codex", "/h/.codex/A/B").as_deref(), Some("a/b"));
+        assert_eq!(within("/h/.codex", "/h/.codex").as_deref(), Some(""));
+        assert_eq!(within("/h/.codex", "/h/.codexport"), None);
+        assert_eq!(within("/h/.codex", "/h"), None);
+    }
+}
