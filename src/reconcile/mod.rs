@@ -19,6 +19,7 @@ pub mod host;
 mod host_recording;
 pub mod inventory;
 pub mod journal;
+mod journal_kept;
 pub mod overlay_apply;
 pub mod own_steps;
 pub mod plan;
@@ -27,6 +28,7 @@ pub mod render_hook;
 pub mod render_mcp;
 pub mod statkey;
 pub mod store_gc;
+mod valve;
 
 use std::path::PathBuf;
 use std::time::Duration;
