@@ -25,11 +25,12 @@ const STDIN_WAIT: Duration = Duration::from_millis(200);
 #[derive(Debug, Subcommand)]
 pub(super) enum HookCommand {
     /// Install codexport's SessionStart hook (startup|resume) in ~/.codex/hooks.json, with the
-    /// trust entry Codex needs to run it, then apply. Idempotent; other hooks are untouched.
+    /// trust entry Codex needs to run it. Only hooks.json, config.toml and the launcher are
+    /// written: a staged revision stays unapplied. Idempotent; other hooks are untouched.
     ///
     /// Example: codexport hook install --timeout-ms 3000
     Install(InstallArgs),
-    /// Remove the hook and its trust entry (then apply).
+    /// Remove the hook and its trust entry (nothing else is applied).
     ///
     /// Example: codexport hook uninstall
     Uninstall,
@@ -74,13 +75,41 @@ fn install(args: InstallArgs, roots: &Roots) -> CmdResult {
         &bytes,
         crate::fs::SECRET_MODE,
     )?;
-    super::apply::plan_and_apply(roots)?;
-    println!(
-        "SessionStart hook installed in {} (budget {} ms, trusted in config.toml).",
-        hooks_json_path(roots).display(),
-        args.timeout_ms
-    );
+    let applied = apply_hook_only(roots)?;
+    match applied {
+        Some(kept) if kept.contains(&"hooks.json".to_string()) => println!(
+            "SessionStart hook installed, but hooks.json was edited locally and onDrift = keep leaves it as it is: the hook is not in it yet (see `codexport plan`)."
+        ),
+        Some(_) => println!(
+            "SessionStart hook installed in {} (budget {} ms, trusted in config.toml).",
+            hooks_json_path(roots).display(),
+            args.timeout_ms
+        ),
+        None => println!("SessionStart hook installed; the first `codexport apply` writes it into hooks.json."),
+    }
     Ok(Exit::Ok)
+}
+
+/// Apply the hook change alone ([`crate::reconcile::hook_scope`]): nothing staged is applied
+/// and no other file is touched. Returns the paths kept by `onDrift = keep`, or `None` when
+/// no revision was ever applied (the first apply writes the hook).
+fn apply_hook_only(roots: &Roots) -> Result<Option<Vec<String>>, Failure> {
+    let applied = crate::reconcile::hook_scope::apply_hook_only(roots, &crate::reconcile::host::RealHost)?;
+    Ok(applied.map(|a| {
+        if let Some(g) = a.report.generation {
+            let backups = if a.report.backed_up.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} backed up in {})",
+                    a.report.backed_up.join(", "),
+                    roots.codexport_home.join("backups").join(g.to_string()).display()
+                )
+            };
+            println!("Generation {g}: hooks.json and config.toml only{backups}; the staged revision is not applied.");
+        }
+        a.report.kept
+    }))
 }
 
 fn uninstall(roots: &Roots) -> CmdResult {
@@ -90,8 +119,12 @@ fn uninstall(roots: &Roots) -> CmdResult {
         return Ok(Exit::Ok);
     }
     fs_err::remove_file(&path)?;
-    super::apply::plan_and_apply(roots)?;
-    println!("SessionStart hook removed (with its trust entry).");
+    match apply_hook_only(roots)? {
+        Some(kept) if kept.contains(&"hooks.json".to_string()) => println!(
+            "SessionStart hook uninstalled, but hooks.json was edited locally and onDrift = keep leaves it as it is: the handler is still in it (see `codexport plan`)."
+        ),
+        _ => println!("SessionStart hook removed (with its trust entry)."),
+    }
     Ok(Exit::Ok)
 }
 

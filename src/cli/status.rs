@@ -85,6 +85,10 @@ struct FollowerPart {
     /// The newest signed document accepted from the master (replay and freeze protection).
     #[serde(skip_serializing_if = "Option::is_none")]
     newest_signed: Option<NewestSigned>,
+    /// Journals left in `journal/`: runs whose rollback failed (with the paths not put back)
+    /// or that were interrupted; the next run retries them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    kept_journals: Vec<crate::reconcile::journal::KeptJournal>,
 }
 
 /// `freshness.json`, with its age: a follower held on an old document looks like this.
@@ -232,6 +236,7 @@ fn follower_part(roots: &Roots, enrollment: Enrollment) -> Result<FollowerPart, 
         plan_error,
         generations,
         newest_signed: newest_signed(roots),
+        kept_journals: crate::reconcile::journal::kept(&roots.codexport_home).unwrap_or_default(),
     })
 }
 
@@ -336,6 +341,21 @@ fn print_follower(f: &FollowerPart) {
     }
     if let Some(e) = &f.error {
         anstream::println!("last error:  {BAD}{e}{BAD:#}");
+    }
+    for j in &f.kept_journals {
+        if j.failures.is_empty() {
+            anstream::println!(
+                "journal:     {WARN}{} kept: a run did not finish{WARN:#} (the next run rolls it back)",
+                j.path.display()
+            );
+        } else {
+            anstream::println!(
+                "journal:     {BAD}{} kept: rolled back, except: {}{BAD:#} ({})",
+                j.path.display(),
+                crate::reconcile::journal::list(&j.failures),
+                crate::reconcile::journal::KEPT_FIX
+            );
+        }
     }
     if let Some(h) = &f.hooks
         && h.trusted < h.configured

@@ -297,14 +297,12 @@ pub(super) fn tool_checks(roots: &Roots, env: &InstallEnv, manifest: Option<Mani
 }
 
 /// A journal left in `$CODEXPORT_HOME/journal/`: a run that did not finish.
+/// A leftover journal: a run interrupted (warn: the next run rolls it back), or one whose
+/// rollback failed (fail: the paths named were not put back; the fix says how).
 fn journal_check(roots: &Roots) -> Check {
-    let dir = roots.codexport_home.join(crate::reconcile::journal::DIR);
-    let mut names: Vec<String> = match fs_err::read_dir(&dir) {
-        Ok(entries) => entries
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+    use crate::reconcile::journal::{KEPT_FIX, kept, list};
+    let journals = match kept(&roots.codexport_home) {
+        Ok(j) => j,
         Err(e) => {
             return Check::warn(
                 "journal",
@@ -313,10 +311,21 @@ fn journal_check(roots: &Roots) -> Check {
             );
         }
     };
-    names.sort();
-    if names.is_empty() {
+    if journals.is_empty() {
         return Check::ok("journal", "no leftover journal");
     }
+    let failed: Vec<String> = journals
+        .iter()
+        .filter(|j| !j.failures.is_empty())
+        .map(|j| format!("{}: rolled back, except: {}", j.path.display(), list(&j.failures)))
+        .collect();
+    if !failed.is_empty() {
+        return Check::fail("journal", one_line(&failed.join("; ")), KEPT_FIX);
+    }
+    let names: Vec<String> = journals
+        .iter()
+        .filter_map(|j| j.path.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
     Check::warn(
         "journal",
         format!(

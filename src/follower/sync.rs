@@ -235,6 +235,7 @@ fn stage_from(
     }
     let base = staged.as_ref().map(|s| s.bytes.as_slice());
     let (answer, doc) = fetch_state(client, base, enrollment)?;
+    super::validate::refuse_for_roots(&doc, roots, &enrollment.master)?;
     super::freshness::check(&roots.codexport_home, enrollment, &doc)?;
     let (bytes, signature) = (answer.bytes, answer.signature);
     let missing = missing_blobs(&doc, &blobs);

@@ -129,14 +129,21 @@ pub fn execute(
         let confined = super::confine::check(step.root.dir(roots), &target, host);
         if let Err(e) = confined.and_then(|()| prepare(step, &target, &backup, &mut journal, host)) {
             tracing::info!(id = %step.id, "backup failed, rolling back: {e}");
-            return Err(rolled_back(journal, host, roots, &step.id, e));
+            return Err(rolled_back(journal, host, roots, options.keep_generations, &step.id, e));
         }
     }
     if let Err(e) = journal
         .flush_staged(host)
         .and_then(|()| host.sync_deferred(&synced_dirs))
     {
-        return Err(rolled_back(journal, host, roots, "journal", e));
+        return Err(rolled_back(
+            journal,
+            host,
+            roots,
+            options.keep_generations,
+            "journal",
+            e,
+        ));
     }
     // Phase 2: the changes in plan order (installs in their place), flushed once at the end.
     // Runs of independent file writes go on several threads (see `execute_parallel`).
@@ -168,7 +175,7 @@ pub fn execute(
                 Ok(indices) => indices.into_iter().for_each(|i| done(steps[at + i], &mut report)),
                 Err((id, e)) => {
                     tracing::info!(%id, "step failed, rolling back: {e}");
-                    return Err(rolled_back(journal, host, roots, &id, e));
+                    return Err(rolled_back(journal, host, roots, options.keep_generations, &id, e));
                 }
             }
             at = run;
@@ -197,12 +204,12 @@ pub fn execute(
         }
         if let Err(e) = write_one(step) {
             tracing::info!(id = %step.id, "step failed, rolling back: {e}");
-            return Err(rolled_back(journal, host, roots, &step.id, e));
+            return Err(rolled_back(journal, host, roots, options.keep_generations, &step.id, e));
         }
         done(step, &mut report);
     }
     if let Err(e) = host.sync_deferred(&synced_dirs) {
-        return Err(rolled_back(journal, host, roots, "flush", e));
+        return Err(rolled_back(journal, host, roots, options.keep_generations, "flush", e));
     }
     record_stats(&mut next, plan, roots, host);
     let finish = || -> std::io::Result<()> {
@@ -245,15 +252,17 @@ pub fn execute(
         Ok(())
     };
     if let Err(e) = finish() {
-        journal.roll_back(host, &[&roots.codex_home, &roots.codexport_home]);
+        let undo_failures = journal.roll_back(host, &[&roots.codex_home, &roots.codexport_home]);
         let _ = inventory::save(host, home, inventory);
         let _ = host.remove_file(&generations::path(home, generation));
         if inventory.generation == 0 {
             let _ = host.remove_file(&generations::path(home, super::generation_zero::ORIGINAL));
         }
+        prune_after_failure(host, home, options.keep_generations);
         return Err(ReconcileError::RolledBack {
             step: "inventory".into(),
             reason: e.to_string(),
+            undo_failures,
         });
     }
     journal.commit(host)?;
@@ -264,12 +273,30 @@ pub fn execute(
     Ok(report)
 }
 
-/// Roll the journal back and say which step (or phase) failed.
-fn rolled_back(journal: Journal, host: &dyn Host, roots: &Roots, step: &str, e: std::io::Error) -> ReconcileError {
-    journal.roll_back(host, &[&roots.codex_home, &roots.codexport_home]);
+/// Roll the journal back and say which step (or phase) failed, and which undos failed.
+fn rolled_back(
+    journal: Journal,
+    host: &dyn Host,
+    roots: &Roots,
+    keep: usize,
+    step: &str,
+    e: std::io::Error,
+) -> ReconcileError {
+    let undo_failures = journal.roll_back(host, &[&roots.codex_home, &roots.codexport_home]);
+    prune_after_failure(host, &roots.codexport_home, keep);
     ReconcileError::RolledBack {
         step: step.to_string(),
         reason: e.to_string(),
+        undo_failures,
+    }
+}
+
+/// A rolled-back run made a backup directory and no generation: prune by the usual rule, so
+/// failing runs (a hook timing out at every session start) do not pile up backups. Best effort:
+/// the error to report is the run's.
+fn prune_after_failure(host: &dyn Host, codexport_home: &Path, keep: usize) {
+    if let Err(e) = generations::prune(host, codexport_home, keep) {
+        tracing::warn!("pruning after a rolled-back run: {e}");
     }
 }
 

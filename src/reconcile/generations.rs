@@ -2,7 +2,7 @@
 //! `generations/<n>.json` with its revision, time, changed paths, backup location and the full
 //! file list, so `codexport rollback --to N` can restore it byte for byte from the store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -92,6 +92,11 @@ pub fn next_number(host: &dyn Host, codexport_home: &Path, inventory_generation:
 
 /// Remove all but the newest `keep` records and their backups; returns the numbers removed.
 /// Generation 0 (the follower's files before codexport) is never removed nor counted.
+///
+/// A backup directory without a record belongs to a run that was rolled back (or interrupted
+/// and recovered): it is pruned by the same rule, counted among the records, when `keep` runs
+/// newer than it are on disk. One whose journal is still there (a rollback that failed, or a
+/// run not yet recovered) is never pruned: it may hold the last copy of a user's file.
 pub fn prune(host: &dyn Host, codexport_home: &Path, keep: usize) -> std::io::Result<Vec<u64>> {
     let mut all = list(host, codexport_home)?;
     all.retain(|g| g.number != super::generation_zero::ORIGINAL);
@@ -101,6 +106,26 @@ pub fn prune(host: &dyn Host, codexport_home: &Path, keep: usize) -> std::io::Re
         host.remove_dir_all(&codexport_home.join(BACKUPS).join(g.number.to_string()))?;
         host.remove_file(&path(codexport_home, g.number))?;
         removed.push(g.number);
+    }
+    let recorded: BTreeSet<u64> = all.iter().map(|g| g.number).collect();
+    let journals: BTreeSet<u64> = host
+        .list_dir(&codexport_home.join(super::journal::DIR))?
+        .iter()
+        .filter_map(|n| n.strip_suffix(".jsonl").and_then(|n| n.parse().ok()))
+        .collect();
+    let orphans: Vec<u64> = host
+        .list_dir(&codexport_home.join(BACKUPS))?
+        .iter()
+        .filter_map(|n| n.parse::<u64>().ok())
+        .filter(|n| !recorded.contains(n))
+        .collect();
+    let runs: BTreeSet<u64> = recorded.iter().chain(orphans.iter()).copied().collect();
+    for n in orphans {
+        let newer = runs.range(n + 1..).count();
+        if newer >= keep && !journals.contains(&n) {
+            tracing::info!(run = n, "pruning the backups of a run that was rolled back");
+            host.remove_dir_all(&codexport_home.join(BACKUPS).join(n.to_string()))?;
+        }
     }
     Ok(removed)
 }

@@ -239,7 +239,13 @@ fn attempt(roots: &Roots, deadline: Instant, applying: &AtomicBool) -> Attempt {
 }
 
 fn sync_failure(e: FollowerError) -> Attempt {
-    let outcome = match &e {
+    (follower_outcome(&e), None, Some(e.to_string()))
+}
+
+/// The outcome of a follower error, whether the sync or the apply (the staged document is
+/// verified again when loaded, and checked against this follower's roots) found it.
+fn follower_outcome(e: &FollowerError) -> Outcome {
+    match e {
         FollowerError::Unreachable { .. } => Outcome::Unreachable,
         FollowerError::Interrupted { .. } => Outcome::Timeout,
         FollowerError::FingerprintMismatch { .. }
@@ -247,12 +253,12 @@ fn sync_failure(e: FollowerError) -> Attempt {
         | FollowerError::TokenRefused { .. } => Outcome::TrustFailure,
         FollowerError::Replayed { .. } => Outcome::Refused,
         _ => Outcome::Error,
-    };
-    (outcome, None, Some(e.to_string()))
+    }
 }
 
 fn apply_failure(e: ReconcileError) -> Attempt {
     let outcome = match &e {
+        ReconcileError::Follower(f) => follower_outcome(f),
         ReconcileError::Refused(_) => Outcome::Refused,
         ReconcileError::Drift(_) => Outcome::Drift,
         ReconcileError::Locked(_) => Outcome::Skipped,

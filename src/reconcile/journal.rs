@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::host::{Host, Observed};
 use super::inventory::Inventory;
 
+pub use super::journal_kept::{KEPT_FIX, KeptJournal, UndoFailure, kept, list};
+
 /// Directory of journals under CODEXPORT_HOME.
 pub const DIR: &str = "journal";
 
@@ -60,12 +62,16 @@ impl Undo {
         }
     }
 
-    /// Undo, best effort: every undo is safe to run even when its step never happened. `roots`
-    /// are the managed roots (`CODEX_HOME`, `CODEXPORT_HOME`): an undo whose path is under
-    /// none of them, or whose directories on the way are no longer plain directories (a
-    /// symlink swapped in since), is skipped with a warning, so a rollback never writes
-    /// through a link either (see [`super::confine`]).
-    pub fn apply(&self, host: &dyn Host, roots: &[&Path]) {
+    /// Undo: every undo is safe to run even when its step never happened. `roots` are the
+    /// managed roots (`CODEX_HOME`, `CODEXPORT_HOME`): an undo whose path is under none of
+    /// them, or whose directories on the way are no longer plain directories (a symlink swapped
+    /// in since), is not run, so a rollback never writes through a link either (see
+    /// [`super::confine`]).
+    ///
+    /// Errors: [`UndoFailure`] naming the path that was not put back and why: the undo was
+    /// refused (confinement), its I/O failed, or the backup to restore is gone or is no longer a
+    /// file. A directory left because it is no longer empty, or already gone, is not a failure.
+    pub fn apply(&self, host: &dyn Host, roots: &[&Path]) -> Result<(), UndoFailure> {
         for path in self.touched().into_iter().flatten() {
             let confined = roots
                 .iter()
@@ -73,39 +79,68 @@ impl Undo {
                 .map(|root| super::confine::check(root, path, host));
             match confined {
                 Some(Ok(())) => {}
-                Some(Err(e)) => {
-                    tracing::warn!(path = %path.display(), "undo skipped: {e}");
-                    return;
-                }
+                Some(Err(e)) => return Err(UndoFailure::new(path, format!("not undone: {e}"))),
                 None => {
-                    tracing::warn!(path = %path.display(), "undo skipped: the path is outside the managed roots");
-                    return;
+                    return Err(UndoFailure::new(
+                        path,
+                        "not undone: the path is outside the managed roots".into(),
+                    ));
                 }
             }
         }
-        let _ = match self {
-            Undo::RemoveDir { path } => host.remove_dir(path),
-            Undo::CreateDir { path } => match host.observe(path) {
-                Ok(Observed::Absent) => host.create_dir(path),
-                _ => Ok(()),
-            },
-            Undo::RemoveFile { path } => host.remove_file(path),
-            Undo::Restore { target, backup, mode } => match (host.observe(backup), host.observe(target)) {
-                // Unchanged (its step never ran): nothing to write.
-                (
-                    Ok(Observed::File { sha256, .. }),
-                    Ok(Observed::File {
-                        sha256: now, mode: m, ..
-                    }),
-                ) if sha256 == now && m == *mode => Ok(()),
-                (Ok(Observed::File { .. }), _) => host.copy_file(backup, target, *mode),
-                _ => Ok(()),
-            },
-            Undo::MoveBack { target, backup } => match host.observe(backup) {
-                Ok(Observed::Absent) | Err(_) => Ok(()),
-                Ok(_) => host.remove_file(target).and_then(|_| host.rename(backup, target)),
-            },
+        let failed = |path: &Path| {
+            let path = path.to_path_buf();
+            move |e: std::io::Error| UndoFailure::new(&path, e.to_string())
         };
+        match self {
+            Undo::RemoveDir { path } => match host.remove_dir(path) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::DirectoryNotEmpty
+                    ) =>
+                {
+                    Ok(())
+                }
+                other => other.map_err(failed(path)),
+            },
+            Undo::CreateDir { path } => match host.observe(path).map_err(failed(path))? {
+                Observed::Absent => host.create_dir(path).map_err(failed(path)),
+                _ => Ok(()),
+            },
+            Undo::RemoveFile { path } => host.remove_file(path).map_err(failed(path)),
+            Undo::Restore { target, backup, mode } => {
+                let saved = host.observe(backup).map_err(failed(target))?;
+                let Observed::File { sha256, .. } = saved else {
+                    return Err(UndoFailure::new(
+                        target,
+                        format!(
+                            "not restored: its backup {} is {}",
+                            backup.display(),
+                            match saved {
+                                Observed::Absent => "gone".to_string(),
+                                other => format!("a {}, not a file", other.kind()),
+                            }
+                        ),
+                    ));
+                };
+                match host.observe(target).map_err(failed(target))? {
+                    // Unchanged (its step never ran): nothing to write.
+                    Observed::File {
+                        sha256: now, mode: m, ..
+                    } if sha256 == now && m == *mode => Ok(()),
+                    _ => host.copy_file(backup, target, *mode).map_err(failed(target)),
+                }
+            }
+            Undo::MoveBack { target, backup } => match host.observe(backup).map_err(failed(target))? {
+                // Never moved (its step never ran), or already moved back.
+                Observed::Absent => Ok(()),
+                _ => host
+                    .remove_file(target)
+                    .and_then(|_| host.rename(backup, target))
+                    .map_err(failed(target)),
+            },
+        }
     }
 }
 
@@ -123,9 +158,17 @@ pub struct Header {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-enum Line {
+pub(super) enum Line {
     Header(Header),
-    Step { id: String, undo: Undo },
+    Step {
+        id: String,
+        undo: Undo,
+    },
+    /// Appended when a rollback left undos undone: the journal is kept for the next run to
+    /// retry, and for `status` and `doctor` to show.
+    RollbackFailed {
+        failures: Vec<UndoFailure>,
+    },
     Committed,
 }
 
@@ -194,12 +237,42 @@ impl Journal {
     }
 
     /// Undo every recorded step in reverse order (confined to `roots`, see [`Undo::apply`]),
-    /// then drop the journal.
-    pub fn roll_back(self, host: &dyn Host, roots: &[&Path]) {
-        for u in self.undo.iter().rev() {
-            u.apply(host, roots);
+    /// then drop the journal; returns the undos that failed. When any failed, the journal is
+    /// kept with a `rollbackFailed` line naming them: the next run retries it ([`recover`])
+    /// and `status` / `doctor` show it ([`kept`]).
+    pub fn roll_back(self, host: &dyn Host, roots: &[&Path]) -> Vec<UndoFailure> {
+        let failures: Vec<UndoFailure> = self
+            .undo
+            .iter()
+            .rev()
+            .filter_map(|u| u.apply(host, roots).err())
+            .collect();
+        if failures.is_empty() {
+            let _ = host.remove_file(&self.path);
+        } else {
+            for f in &failures {
+                tracing::warn!(path = %f.path.display(), "undo failed: {}", f.reason);
+            }
+            let marked = Line::RollbackFailed {
+                failures: failures.clone(),
+            };
+            // Staged undo lines first: the kept journal must list every step to retry.
+            let staged = self.staged.clone();
+            let kept = if staged.is_empty() {
+                Ok(())
+            } else {
+                host.append(&self.path, &staged)
+            };
+            if let Err(e) = kept.and_then(|()| append(host, &self.path, &marked)) {
+                tracing::warn!(journal = %self.path.display(), "could not mark the journal: {e}");
+            }
         }
-        let _ = host.remove_file(&self.path);
+        failures
+    }
+
+    /// Where the journal is.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Mark the run complete and delete the journal.
@@ -289,12 +362,27 @@ pub fn recover(host: &dyn Host, codexport_home: &Path, codex_home: &Path) -> std
             .join(super::generations::BACKUPS)
             .join(generation.to_string());
         temp_files_removed += remove_temp_files_under(host, &backups)?;
-        for u in undos.iter().rev() {
-            u.apply(host, &roots);
-        }
+        let failures: Vec<UndoFailure> = undos.iter().rev().filter_map(|u| u.apply(host, &roots).err()).collect();
         if let Some(Line::Header(h)) = lines.first() {
             super::inventory::save(host, codexport_home, &h.previous_inventory)?;
             host.remove_file(&super::generations::path(codexport_home, h.generation))?;
+        }
+        if !failures.is_empty() {
+            // Kept, marked again with what failed this time; the run stops here: applying on
+            // top of a half-undone run would bury what is left to put back.
+            append(
+                host,
+                &path,
+                &Line::RollbackFailed {
+                    failures: failures.clone(),
+                },
+            )?;
+            return Err(std::io::Error::other(format!(
+                "the interrupted run {generation} could not be rolled back, except: {}; the journal {} is kept: {}",
+                list(&failures),
+                path.display(),
+                KEPT_FIX
+            )));
         }
         host.remove_file(&path)?;
         out.push(Recovered {

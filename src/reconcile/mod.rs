@@ -15,10 +15,12 @@ pub mod generation_zero;
 pub mod generations;
 pub mod graph;
 pub mod hook_run;
+pub mod hook_scope;
 pub mod host;
 mod host_recording;
 pub mod inventory;
 pub mod journal;
+mod journal_kept;
 pub mod overlay_apply;
 pub mod own_steps;
 pub mod plan;
@@ -27,6 +29,7 @@ pub mod render_hook;
 pub mod render_mcp;
 pub mod statkey;
 pub mod store_gc;
+mod valve;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -76,13 +79,16 @@ pub enum ReconcileError {
     /// A saved plan no longer matches the desired or observed state.
     #[error("the saved plan is stale: {0}")]
     StalePlan(String),
-    /// A step failed; everything done before it was rolled back.
-    #[error("step {step} failed: {reason}; the apply was rolled back")]
+    /// A step failed; everything done before it was rolled back, except `undo_failures`
+    /// (then the journal is kept for the next run to retry, and `status` / `doctor` show it).
+    #[error("step {step} failed: {reason}; the apply was rolled back{}", except(.undo_failures))]
     RolledBack {
         /// The failed step id.
         step: String,
         /// Why it failed.
         reason: String,
+        /// Undos that failed (path and reason); empty when the rollback was complete.
+        undo_failures: Vec<journal::UndoFailure>,
     },
     /// `rollback` has nothing to go back to, or the content is gone.
     #[error("cannot roll back: {0}")]
@@ -93,6 +99,15 @@ pub enum ReconcileError {
     /// I/O outside any step (inventory, lock, journal, backups directory).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// `, except: <path>: <reason>; ...` after "rolled back", or nothing.
+fn except(failures: &[journal::UndoFailure]) -> String {
+    if failures.is_empty() {
+        String::new()
+    } else {
+        format!(", except: {} (the journal is kept)", journal::list(failures))
+    }
 }
 
 impl ExitStatus for ReconcileError {
@@ -121,6 +136,9 @@ impl ExitStatus for ReconcileError {
             ReconcileError::Drift(_) => "look at `codexport plan`; set onDrift = \"overwrite\" or \"keep\" in local.toml, or undo the local edits".into(),
             ReconcileError::StalePlan(_) => "run `codexport plan` again and review the new plan".into(),
             ReconcileError::NoGeneration(_) => "list generations with `codexport generations`".into(),
+            ReconcileError::RolledBack { undo_failures, .. } if !undo_failures.is_empty() => {
+                journal::KEPT_FIX.into()
+            }
             _ => return None,
         })
     }
@@ -156,6 +174,7 @@ fn prepare_with(roots: &Roots, host: &dyn Host, mcp_install: Option<McpInstall>)
     let staged = store
         .load_staged(&enrollment)?
         .ok_or(crate::follower::FollowerError::NothingStaged)?;
+    crate::follower::validate::refuse_for_roots(&staged.doc, roots, &enrollment.master)?;
     let overlay = crate::follower::overlay::Overlay::load(&roots.codexport_home).map_err(render::RenderError::from)?;
     let local = render::Local {
         settings: &settings,

@@ -329,7 +329,7 @@ pub fn build(
     let ordered = order(&ids, &edges)?;
     let steps: Vec<PlanStep> = ordered.into_iter().filter_map(|id| steps.remove(&id)).collect();
     let summary = summarize(&steps);
-    let refusal = refusal(&steps, desired, inventory);
+    let refusal = super::valve::refusal(&steps, desired, inventory, codex_home, host)?;
     Ok(Plan {
         revision: desired.revision.clone(),
         applied_revision: inventory.revision.clone(),
@@ -395,25 +395,6 @@ fn summarize(steps: &[PlanStep]) -> Summary {
         s.drift += usize::from(step.drift);
     }
     s
-}
-
-/// The safety valve: deleting more than half of the managed files, or emptying config.toml.
-fn refusal(steps: &[PlanStep], desired: &Desired, inventory: &Inventory) -> Option<String> {
-    let managed = inventory.files.len();
-    let deletes = steps
-        .iter()
-        .filter(|s| s.action == Action::Delete && s.kind == StepKind::RemoveFile)
-        .count();
-    if managed > 0 && deletes * 2 > managed {
-        return Some(format!(
-            "this revision deletes {deletes} of the {managed} files codexport manages"
-        ));
-    }
-    let emptied = match &desired.config {
-        None => inventory.files.contains_key(CONFIG_TOML),
-        Some(outcome) => outcome.owned_empty && !outcome.merge.removed.is_empty(),
-    };
-    emptied.then(|| "this revision empties config.toml".to_string())
 }
 
 fn desired_fingerprint(desired: &Desired, policy: OnDrift) -> String {

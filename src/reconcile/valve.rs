@@ -1,0 +1,108 @@
+//! The safety valve of a plan: what `apply` refuses without `--allow-mass-delete` (see
+//! [`refusal`]). Reads the disk through the [`Host`] only to count the files below a directory
+//! a write would move aside.
+
+use std::path::Path;
+
+use crate::codex::layout::CONFIG_TOML;
+
+use super::ReconcileError;
+use super::host::{Host, Observed};
+use super::inventory::Inventory;
+use super::plan::{Action, PlanStep, StepKind};
+use super::render::{Desired, Root};
+
+/// The safety valve: deleting more than half of the managed files, or emptying config.toml;
+/// or displacing what codexport never wrote, counted with the deletions against everything
+/// codexport manages or would manage (the inventory or the desired files, whichever is more).
+/// Displaced: a file not in the inventory that a write replaces, or anything in the way of a
+/// write (moved aside; a directory counts every file below it). Displaced files are backed up,
+/// but backups are pruned with their generation, so this is where a master that names the
+/// user's own trees is stopped.
+pub(super) fn refusal(
+    steps: &[PlanStep],
+    desired: &Desired,
+    inventory: &Inventory,
+    codex_home: &Path,
+    host: &dyn Host,
+) -> Result<Option<String>, ReconcileError> {
+    let managed = inventory.files.len();
+    let deletes = steps
+        .iter()
+        .filter(|s| s.action == Action::Delete && s.kind == StepKind::RemoveFile)
+        .count();
+    if managed > 0 && deletes * 2 > managed {
+        return Ok(Some(format!(
+            "this revision deletes {deletes} of the {managed} files codexport manages"
+        )));
+    }
+    let wanted = desired.files.iter().filter(|f| f.root == Root::CodexHome).count();
+    let base = managed.max(wanted);
+    let mut displaced = 0;
+    for step in steps.iter().filter(|s| displaces(s, inventory)) {
+        displaced += match step.obstruction.as_deref() {
+            Some("directory") => files_below(&codex_home.join(&step.path), host, DISPLACED_COUNT_CAP)?.max(1),
+            _ => 1,
+        };
+    }
+    if displaced > 0 && (deletes + displaced) * 2 > base {
+        return Ok(Some(format!(
+            "this revision moves aside {displaced} file(s) codexport never wrote{} (it manages {base})",
+            if deletes > 0 {
+                format!(" and deletes {deletes}")
+            } else {
+                String::new()
+            }
+        )));
+    }
+    let emptied = match &desired.config {
+        None => inventory.files.contains_key(CONFIG_TOML),
+        Some(outcome) => outcome.owned_empty && !outcome.merge.removed.is_empty(),
+    };
+    Ok(emptied.then(|| "this revision empties config.toml".to_string()))
+}
+
+/// Files counted below one moved-aside directory, at most (enough to trip the valve).
+const DISPLACED_COUNT_CAP: usize = 10_000;
+
+/// True when `step` replaces a file codexport never wrote or moves something aside. The
+/// config.toml merge keeps every key codexport did not write, so it displaces nothing unless
+/// something other than a file is in the way.
+fn displaces(step: &PlanStep, inventory: &Inventory) -> bool {
+    if step.action != Action::Update || step.root != Root::CodexHome {
+        return false;
+    }
+    match step.kind {
+        StepKind::WriteFile | StepKind::WriteHooks => {
+            step.obstruction.is_some() || !inventory.files.contains_key(&step.path)
+        }
+        StepKind::WriteConfig => step.obstruction.is_some(),
+        _ => false,
+    }
+}
+
+/// Regular files (and links, special files) below `dir`, never following a link; stops
+/// counting at `cap`.
+fn files_below(dir: &Path, host: &dyn Host, cap: usize) -> std::io::Result<usize> {
+    let mut count = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for name in host.list_dir(&d)? {
+            if count >= cap {
+                return Ok(count);
+            }
+            let path = d.join(name);
+            // `file_size` is an lstat; `observe` would hash every file of the tree.
+            if host.file_size(&path)?.is_some() {
+                count += 1;
+                continue;
+            }
+            match host.observe(&path)? {
+                Observed::Dir => pending.push(path),
+                Observed::Absent => {}
+                _ => count += 1,
+            }
+        }
+    }
+    Ok(count)
+}
