@@ -230,3 +230,51 @@ fn moving_aside_a_tree_codexport_never_wrote_trips_the_mass_delete_valve() {
         "{backups:?}"
     );
 }
+
+#[test]
+fn a_first_join_replaces_the_followers_own_files_a_later_revision_may_not() {
+    // Generation 0 keeps for good what the first apply replaces, so the valve lets the join
+    // replace the follower's own files; once joined, replacing files the user made since is
+    // refused (their backups would be pruned).
+    let h = Hostile::start();
+    let follower = Machine::new();
+    fs_err::create_dir_all(follower.codex_home.join("prompts")).unwrap();
+    fs_err::write(follower.codex_home.join("AGENTS.md"), "mine").unwrap();
+    fs_err::write(follower.codex_home.join("prompts/own.md"), "mine too").unwrap();
+    signed_files(&h, &[("AGENTS.md", b"good"), ("prompts/own.md", b"master's")]);
+    run_with_timeout(&follower, &["follower", "join", &h.link(), "--apply"]).expect_code(0);
+    assert_eq!(
+        fs_err::read(follower.codex_home.join("prompts/own.md")).unwrap(),
+        b"master's"
+    );
+    let zero = fs_err::read_to_string(follower.codexport_home.join("generations/0.json")).unwrap();
+    assert!(zero.contains("prompts/own.md") && zero.contains("AGENTS.md"), "{zero}");
+
+    for n in 0..3 {
+        fs_err::write(
+            follower.codex_home.join(format!("prompts/later-{n}.md")),
+            "made after join",
+        )
+        .unwrap();
+    }
+    let codex_before = codex_tree(&follower);
+    signed_for(
+        &h,
+        &[
+            ("AGENTS.md", b"good"),
+            ("prompts/own.md", b"master's"),
+            ("prompts/later-0.md", b"x"),
+            ("prompts/later-1.md", b"y"),
+            ("prompts/later-2.md", b"z"),
+        ],
+        Some(&follower),
+    );
+    let out = run_with_timeout(&follower, &["reconcile"]).expect_code(3);
+    assert!(
+        out.stderr
+            .contains("moves aside 3 file(s) codexport never wrote (it manages 5)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(codex_tree(&follower), codex_before, "nothing replaced");
+}

@@ -19,6 +19,11 @@ use super::render::{Desired, Root};
 /// write (moved aside; a directory counts every file below it). Displaced files are backed up,
 /// but backups are pruned with their generation, so this is where a master that names the
 /// user's own trees is stopped.
+///
+/// Except on the first apply (inventory generation 0): the files it replaces are kept for
+/// good in generation 0 (see `generation_zero`), so replacing the follower's own `auth.json`
+/// or `AGENTS.md` at join loses nothing and is not counted. What generation 0 does not keep
+/// (a directory or a link in the way) still counts.
 pub(super) fn refusal(
     steps: &[PlanStep],
     desired: &Desired,
@@ -39,7 +44,8 @@ pub(super) fn refusal(
     let wanted = desired.files.iter().filter(|f| f.root == Root::CodexHome).count();
     let base = managed.max(wanted);
     let mut displaced = 0;
-    for step in steps.iter().filter(|s| displaces(s, inventory)) {
+    let first_apply = inventory.generation == 0;
+    for step in steps.iter().filter(|s| displaces(s, inventory, first_apply)) {
         displaced += match step.obstruction.as_deref() {
             Some("directory") => files_below(&codex_home.join(&step.path), host, DISPLACED_COUNT_CAP)?.max(1),
             _ => 1,
@@ -65,16 +71,17 @@ pub(super) fn refusal(
 /// Files counted below one moved-aside directory, at most (enough to trip the valve).
 const DISPLACED_COUNT_CAP: usize = 10_000;
 
-/// True when `step` replaces a file codexport never wrote or moves something aside. The
-/// config.toml merge keeps every key codexport did not write, so it displaces nothing unless
-/// something other than a file is in the way.
-fn displaces(step: &PlanStep, inventory: &Inventory) -> bool {
+/// True when `step` replaces a file codexport never wrote (not on the `first_apply`, whose
+/// generation 0 keeps it) or moves something aside. The config.toml merge keeps every key
+/// codexport did not write, so it displaces nothing unless something other than a file is in
+/// the way.
+fn displaces(step: &PlanStep, inventory: &Inventory, first_apply: bool) -> bool {
     if step.action != Action::Update || step.root != Root::CodexHome {
         return false;
     }
     match step.kind {
         StepKind::WriteFile | StepKind::WriteHooks => {
-            step.obstruction.is_some() || !inventory.files.contains_key(&step.path)
+            step.obstruction.is_some() || (!first_apply && !inventory.files.contains_key(&step.path))
         }
         StepKind::WriteConfig => step.obstruction.is_some(),
         _ => false,
