@@ -135,11 +135,14 @@ pub fn run(roots: &Roots, budget: Duration, session: impl FnOnce() -> Option<ser
     }
     let deadline = started + budget;
     let applying = Arc::new(AtomicBool::new(false));
+    let backed_off = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
     let worker_roots = roots.clone();
     let worker_applying = Arc::clone(&applying);
+    let worker_backed_off = Arc::clone(&backed_off);
     let spawned = std::thread::Builder::new().name("hook".into()).spawn(move || {
-        let result = std::panic::catch_unwind(|| attempt(&worker_roots, deadline, &worker_applying))
+        let flags = (&*worker_applying, &*worker_backed_off);
+        let result = std::panic::catch_unwind(|| attempt(&worker_roots, deadline, flags))
             .unwrap_or_else(|_| (Outcome::Error, None, Some("internal error (panic)".to_string())));
         let _ = tx.send(result);
     });
@@ -155,7 +158,7 @@ pub fn run(roots: &Roots, budget: Duration, session: impl FnOnce() -> Option<ser
             Err(_) => {
                 // Still talking to the master when the budget ran out: back off.
                 let message = format!("gave up after {} ms (the budget)", budget.as_millis());
-                let _ = Backoff::bump(&roots.codexport_home, std::time::SystemTime::now(), &message);
+                bump_once(roots, &backed_off, &message);
                 (Outcome::Timeout, None, Some(message))
             }
         },
@@ -186,7 +189,16 @@ pub fn run(roots: &Roots, budget: Duration, session: impl FnOnce() -> Option<ser
 
 type Attempt = (Outcome, Option<String>, Option<String>);
 
-fn attempt(roots: &Roots, deadline: Instant, applying: &AtomicBool) -> Attempt {
+/// Bump the back-off once per hook run: the worker, still talking to the master, fails too
+/// after the main thread gave up on it (two bumps doubled the first interval).
+fn bump_once(roots: &Roots, backed_off: &AtomicBool, reason: &str) {
+    if !backed_off.swap(true, Ordering::SeqCst) {
+        let _ = Backoff::bump(&roots.codexport_home, std::time::SystemTime::now(), reason);
+    }
+}
+
+/// `flags`: (set when the apply starts, set when the back-off was bumped).
+fn attempt(roots: &Roots, deadline: Instant, (applying, backed_off): (&AtomicBool, &AtomicBool)) -> Attempt {
     let _lock = match RealHost.lock(&roots.codexport_home.join("lock"), Duration::ZERO) {
         Ok(lock) => lock,
         Err(LockError::Held { .. }) => {
@@ -209,7 +221,7 @@ fn attempt(roots: &Roots, deadline: Instant, applying: &AtomicBool) -> Attempt {
     let synced = crate::follower::sync::sync_for_hook(roots, &enrollment, applied.clone(), left);
     match &synced {
         Err(e @ (FollowerError::Unreachable { .. } | FollowerError::Interrupted { .. })) => {
-            let _ = Backoff::bump(&roots.codexport_home, std::time::SystemTime::now(), &e.to_string());
+            bump_once(roots, backed_off, &e.to_string());
         }
         // The master answered (even to refuse): no back-off.
         _ => Backoff::clear(&roots.codexport_home),
