@@ -1,7 +1,11 @@
 //! The configuration / secret / runtime classification of `~/.codex` paths.
 //!
 //! Source: CODEX-FACTS.md "What in ~/.codex is configuration, what is runtime state" (checked
-//! against a fresh CODEX_HOME after one `codex exec` with Codex CLI 0.169.0).
+//! against a fresh CODEX_HOME after one `codex exec` with Codex CLI 0.169.0), and what Codex
+//! 0.171.0 adds: its bundled skills in `skills/.system/`, the app-server daemon's `packages/`,
+//! `app-server-control/`, `app-server-daemon/`, the TUI's `tui-thread-reference-capabilities/`
+//! and lock files. `tests/codex_runtime.rs` runs a real `codex exec` (oldest supported and
+//! newest) in a temp CODEX_HOME and fails on anything it creates that this list does not know.
 
 use crate::model::FileClass;
 
@@ -29,7 +33,9 @@ pub const DEFAULT_INCLUDE: &[&str] = &[
 /// package-manager directories that are rebuilt where they are needed.
 pub const DEFAULT_EXCLUDE: &[&str] = &["**/.git/**", "**/node_modules/**", "**/__pycache__/**", "**/.DS_Store"];
 
-/// Top-level names Codex creates at run time. Never replicated, whatever `include` says.
+/// Top-level names Codex creates at run time, for itself and this machine. Never published,
+/// never managed, never removed, whatever `include` or a document says; the publish hint never
+/// offers them.
 pub const RUNTIME_TOP_LEVEL: &[&str] = &[
     "sessions",
     "archived_sessions",
@@ -52,19 +58,44 @@ pub const RUNTIME_TOP_LEVEL: &[&str] = &[
     ".sandbox_migration",
     ".personality_migration",
     "cap_sid",
+    // Codex 0.171: the app-server daemon (a copy of the Codex binary, pid files, sockets).
+    "packages",
+    "app-server-control",
+    "app-server-daemon",
+    "ambient-suggestions",
+    "tui-thread-reference-capabilities",
+    "rollout-migrations",
+    "attachments",
+    "generated_images",
+    "auth.lock",
+    "auth.json.lock",
+    ".sqlite-maintenance.lock",
 ];
+
+/// Directories below the top level that Codex writes for itself: its bundled skills (rewritten
+/// at every start by the running Codex version, with a `.codex-system-skills.marker`) and the
+/// plugin cache.
+pub const RUNTIME_NESTED: &[&str] = &["skills/.system", "plugins/cache"];
 
 /// The Codex config file name.
 pub const CONFIG_TOML: &str = "config.toml";
 /// The Codex hooks file name.
 pub const HOOKS_JSON: &str = "hooks.json";
 
-/// True when `rel` (relative to CODEX_HOME, `/`-separated) is Codex runtime state: a runtime
-/// top-level name or anything below it, `plugins/cache/`, or any SQLite database file with its
-/// `-wal`/`-shm`/`-journal` companions at any depth (copying a live SQLite file corrupts it).
+/// True when `rel` (relative to CODEX_HOME, `/`-separated) is Codex runtime state: a
+/// [`RUNTIME_TOP_LEVEL`] name or anything below it, a [`RUNTIME_NESTED`] directory or anything
+/// below it, or any SQLite database file with its `-wal`/`-shm`/`-journal` companions at any
+/// depth (copying a live SQLite file corrupts it).
 pub fn is_runtime_state(rel: &str) -> bool {
     let top = rel.split('/').next().unwrap_or(rel);
-    if RUNTIME_TOP_LEVEL.contains(&top) || rel == "plugins/cache" || rel.starts_with("plugins/cache/") {
+    if RUNTIME_TOP_LEVEL.contains(&top) {
+        return true;
+    }
+    let nested = |dir: &&str| {
+        rel.strip_prefix(*dir)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    if RUNTIME_NESTED.iter().any(nested) {
         return true;
     }
     let name = rel.rsplit('/').next().unwrap_or(rel);
@@ -122,7 +153,14 @@ mod tests {
             "skills/x/cache.sqlite3-wal",
             "a/b.db-journal",
             "plugins/cache/a",
+            "plugins/cache",
             "version.json",
+            "skills/.system",
+            "skills/.system/.codex-system-skills.marker",
+            "skills/.system/imagegen/SKILL.md",
+            "packages/standalone/codex",
+            "app-server-daemon/app-server.pid",
+            "auth.json.lock",
         ] {
             assert!(is_runtime_state(p), "{p}");
         }
@@ -135,6 +173,9 @@ mod tests {
             "skills/x/notes-wal",
             "skills/x/db-shm.md",
             "skills/x/x.db.md",
+            "skills/.systemic/SKILL.md",
+            "skills/x/.system/SKILL.md",
+            "plugins/cached.toml",
         ] {
             assert!(!is_runtime_state(p), "{p}");
         }

@@ -102,7 +102,7 @@ pub fn check_document(doc: &DesiredState) -> Result<(), DocumentError> {
         }
         if is_runtime_state(&f.path) {
             return Err(refuse(format!(
-                "{} is Codex runtime state (sessions, history, logs, SQLite databases): codexport never writes it, whatever the master says",
+                "{} is Codex runtime state (sessions, history, logs, SQLite databases, Codex's own skills/.system): codexport never writes it, whatever the master says (a master on an older codexport publishes skills/.system: upgrade codexport there)",
                 f.path
             )));
         }

@@ -245,6 +245,11 @@ pub(super) fn walk_dir(abs: &Path, rel: &str, exclude: &GlobSet) -> Result<ScanR
         };
         let file_type = entry.file_type().map_err(|e| walk_err(&path, e))?;
         let child = format!("{rel}/{name}");
+        if file_type.is_dir() && is_runtime_state(&child) {
+            // Not walked: `skills/.system/` is Codex's own, thousands of files in one line.
+            report.runtime_skipped.push(child);
+            continue;
+        }
         if file_type.is_dir() {
             subdirs.push((path, child));
             continue;

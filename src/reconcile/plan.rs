@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON, classify};
+use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON, classify, is_runtime_state};
 use crate::follower::local::{McpInstall, OnDrift};
 use crate::model::FileClass;
 use crate::paths::Roots;
@@ -275,20 +275,27 @@ pub fn build(
     for (path, last) in inventory.files.iter().filter(|(p, _)| !wanted.contains(p.as_str())) {
         let actual = host.observe_known(&codex_home.join(path), last)?;
         observed_hash.update(format!("{path}\0{actual:?}\n"));
-        let decision = if desired.excludes(path) {
-            Some(Decision {
+        // Released: left as it is and no longer managed. Runtime state is what an older
+        // codexport published (Codex's own `skills/.system/`): Codex rewrites it, so it is
+        // never removed.
+        let released = match (desired.excludes(path), is_runtime_state(path)) {
+            (true, _) => Some("excluded in local.toml: left as it is, no longer managed"),
+            (_, true) => Some("Codex runtime state (Codex writes it for itself): left as it is, no longer managed"),
+            _ => None,
+        };
+        let decision = match released {
+            Some(reason) => Some(Decision {
                 action: Action::Noop,
-                reason: "excluded in local.toml: left as it is, no longer managed".into(),
+                reason: reason.into(),
                 drift: false,
                 obstruction: None,
-            })
-        } else {
-            decide_remove(last, &actual, policy)
+            }),
+            None => decide_remove(last, &actual, policy),
         };
         let Some(decision) = decision else {
             continue;
         };
-        let released = desired.excludes(path);
+        let released = released.is_some();
         let class = classify(path);
         let sensitive = class == FileClass::Secret;
         let size_before = match actual {
