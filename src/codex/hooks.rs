@@ -5,10 +5,14 @@
 //! "sha256:<hex>"` matching it; the path starts with CODEX_HOME as Codex names it
 //! ([`codex_home_in_keys`]: canonical when `CODEX_HOME` is set). The hash is sha256 over the compact, key-sorted JSON of
 //! `{"event_name", "matcher" (omitted when absent), "hooks": [handler]}` where the handler
-//! always carries `type`, `command`, `timeout` (600 when absent) and `async` (false when
-//! absent), plus `statusMessage` only when set; the command is hashed as written. Algorithm as
-//! in codex-rs/hooks discovery; the 8 vectors of `corpus/other/trust_hash_vectors.json` are
-//! the tests.
+//! always carries `type`, `command`, `timeout` and `async`, plus `statusMessage` only when
+//! set, each **as Codex normalises it before hashing** ([`trust_hash`]): the matcher is dropped
+//! for events that ignore it, the timeout defaults, floors and caps per event, and on Windows
+//! `commandWindows` replaces `command` (`async` is hashed as written, even for `SessionEnd`,
+//! which Codex runs synchronously). Algorithm as in
+//! codex-rs/hooks discovery; the 8 vectors of `corpus/other/trust_hash_vectors.json` and
+//! `tests/trust_hash_codex.rs` (every event and edge shape against the `currentHash` the real
+//! Codex 0.169.0 and 0.171.0 report through the app server's `hooks/list`) are the tests.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -35,29 +39,57 @@ pub fn event_snake_case(event: &str) -> String {
     out
 }
 
+/// Events whose matcher Codex ignores, and drops before hashing (measured: `hooks/list`
+/// reports `matcher: null` for them, Codex 0.169.0 and 0.171.0).
+pub const EVENTS_WITHOUT_MATCHER: &[&str] = &["UserPromptSubmit", "Stop", "Interrupt"];
+
+/// Events Codex gives a short budget: default 1 s, at most [`SHORT_EVENT_MAX_SECS`] (Codex
+/// warns "clamping SessionEnd hook timeout to 3s").
+pub const SHORT_EVENTS: &[&str] = &["SessionEnd", "Interrupt"];
+
+/// The longest timeout Codex allows a [`SHORT_EVENTS`] handler, in seconds.
+pub const SHORT_EVENT_MAX_SECS: u64 = 3;
+
+/// The timeout Codex runs (and hashes) a handler of `event` with, in seconds: `raw` or the
+/// event's default, at least 1, capped for [`SHORT_EVENTS`]. A `timeout` that is not a
+/// non-negative integer is hashed as written (Codex refuses the file).
+pub fn effective_timeout(event: &str, raw: Option<&Value>) -> Value {
+    let short = SHORT_EVENTS.contains(&event);
+    let default = if short { 1 } else { DEFAULT_TIMEOUT_SECS };
+    let secs = match raw {
+        None | Some(Value::Null) => default,
+        Some(v) => match v.as_u64() {
+            Some(n) => n,
+            None => return v.clone(),
+        },
+    };
+    let secs = secs.max(1);
+    json!(if short { secs.min(SHORT_EVENT_MAX_SECS) } else { secs })
+}
+
 /// The trust hash (`sha256:<hex>`) of one handler of a matcher group of `event` (PascalCase,
-/// as in hooks.json). `handler` is the handler object as written.
+/// as in hooks.json). `handler` is the handler object as written; it is normalised as Codex
+/// does before hashing (see the module doc).
 pub fn trust_hash(event: &str, matcher: Option<&str>, handler: &Map<String, Value>) -> String {
     let mut normalized = Map::new();
     normalized.insert(
         "type".into(),
         handler.get("type").cloned().unwrap_or_else(|| json!("command")),
     );
-    normalized.insert("command".into(), handler.get("command").cloned().unwrap_or(Value::Null));
-    normalized.insert(
-        "timeout".into(),
-        handler
-            .get("timeout")
-            .cloned()
-            .unwrap_or_else(|| json!(DEFAULT_TIMEOUT_SECS)),
-    );
+    let command = handler
+        .get("commandWindows")
+        .filter(|c| cfg!(windows) && !c.is_null())
+        .or_else(|| handler.get("command"));
+    normalized.insert("command".into(), command.cloned().unwrap_or(Value::Null));
+    normalized.insert("timeout".into(), effective_timeout(event, handler.get("timeout")));
+    // As written, even for SessionEnd, which Codex runs synchronously anyway (measured).
     normalized.insert("async".into(), handler.get("async").cloned().unwrap_or(json!(false)));
     if let Some(message) = handler.get("statusMessage").filter(|m| !m.is_null()) {
         normalized.insert("statusMessage".into(), message.clone());
     }
     let mut identity = Map::new();
     identity.insert("event_name".into(), json!(event_snake_case(event)));
-    if let Some(m) = matcher {
+    if let Some(m) = matcher.filter(|_| !EVENTS_WITHOUT_MATCHER.contains(&event)) {
         identity.insert("matcher".into(), json!(m));
     }
     identity.insert("hooks".into(), Value::Array(vec![Value::Object(normalized)]));
