@@ -161,7 +161,7 @@ fn full_sync(dir: &Path, link: &JoinLink, name: &str, revision: &str, tally: &Ta
     let doc = codexport::follower::validate::validate_document(&staged).map_err(|e| e.to_string())?;
     let blobs = BlobStore::new(roots.codexport_home.join("store/blobs"));
     let empty = BlobStore::new(dir.join("no-such-store"));
-    for (hash, size) in missing_blobs(&doc, &empty) {
+    for (hash, size) in missing_blobs(&doc, &empty, &[]) {
         let bytes = std::fs::read(blobs.path_of(&hash)).map_err(|e| format!("blob {hash}: {e}"))?;
         tally.blobs_checked.fetch_add(1, Ordering::Relaxed);
         tally.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);

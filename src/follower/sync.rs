@@ -219,9 +219,10 @@ fn stage_from(
         });
     }
     let blobs = store.blobs();
+    let exclude = excluded_here(roots);
     if let Some(staged) = &staged
         && staged.doc.metadata.revision == meta.revision
-        && missing_blobs(&staged.doc, &blobs).is_empty()
+        && missing_blobs(&staged.doc, &blobs, &exclude).is_empty()
     {
         tracing::debug!(revision = %meta.revision, "already staged and complete");
         return Ok(SyncOutcome {
@@ -238,7 +239,7 @@ fn stage_from(
     super::validate::refuse_for_roots(&doc, roots, &enrollment.master)?;
     super::freshness::check(&roots.codexport_home, enrollment, &doc)?;
     let (bytes, signature) = (answer.bytes, answer.signature);
-    let missing = missing_blobs(&doc, &blobs);
+    let missing = missing_blobs(&doc, &blobs, &exclude);
     let total: u64 = missing.values().sum();
     tracing::info!(
         revision = %doc.metadata.revision,
@@ -272,6 +273,18 @@ fn stage_from(
     })
 }
 
+/// local.toml's `exclude` rules; none when local.toml does not load (then every blob is
+/// fetched, and the apply reports the broken file).
+fn excluded_here(roots: &Roots) -> Vec<String> {
+    match super::local::LocalSettings::load(&roots.codexport_home) {
+        Ok(settings) => settings.exclude,
+        Err(e) => {
+            tracing::warn!("{e}; fetching every blob");
+            Vec::new()
+        }
+    }
+}
+
 /// `/v1/state`, as a delta from `base` when the master offers one, and verified. A delta that
 /// does not apply or whose result does not verify is logged and the document is fetched whole
 /// once (a master bug must cost bytes, not the sync); a whole document that does not verify is
@@ -298,9 +311,17 @@ fn fetch_state(
     }
 }
 
-/// Blobs of `doc` not in the store, with their declared sizes.
-pub fn missing_blobs(doc: &DesiredState, blobs: &crate::blobstore::BlobStore) -> HashMap<String, u64> {
-    let refs = doc.spec.files.iter().map(|f| (&f.sha256, f.size)).chain(
+/// Blobs of `doc` not in the store, with their declared sizes, leaving out the files that
+/// `exclude` (local.toml's rules, [`super::local::is_excluded`]) keeps off this follower: an
+/// excluded `auth.json` is never downloaded.
+pub fn missing_blobs(
+    doc: &DesiredState,
+    blobs: &crate::blobstore::BlobStore,
+    exclude: &[String],
+) -> HashMap<String, u64> {
+    let wanted = |path: &str| !super::local::is_excluded(exclude, path, crate::codex::layout::classify(path));
+    let files = doc.spec.files.iter().filter(|f| wanted(&f.path));
+    let refs = files.map(|f| (&f.sha256, f.size)).chain(
         doc.spec
             .config
             .iter()

@@ -107,6 +107,23 @@ pub fn decide_write(
     }
 }
 
+/// A credential file (`auth.json`, ...) changed on this machine while the master's copy did
+/// not: Codex refreshed its own login (ChatGPT logins rotate their refresh token), and putting
+/// the master's older copy back could log the machine out. Kept, not drift; the inventory keeps
+/// what codexport wrote, so a new copy from the master still wins (with a backup, as drift).
+/// `None` when the rule does not apply. The caller decides secrecy by path.
+pub fn keep_refreshed_secret(sha256: &str, last: Option<&InventoryEntry>, actual: &Observed) -> Option<Decision> {
+    match (last, actual) {
+        (Some(l), Observed::File { sha256: a_sha, .. }) if l.sha256 == sha256 && a_sha != sha256 => {
+            Some(Decision::plain(
+                Action::Noop,
+                "changed on this machine (Codex refreshes its login); the master's copy did not change: kept",
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// Decide for a path codexport wrote earlier that the desired state dropped; `None` when there
 /// is nothing to do (already gone, or no longer a file codexport could have written).
 pub fn decide_remove(last: &InventoryEntry, actual: &Observed, policy: OnDrift) -> Option<Decision> {
@@ -172,6 +189,15 @@ mod tests {
         assert_eq!(local_edit(OnDrift::Keep).action, Action::Noop);
         let fail = local_edit(OnDrift::Fail);
         assert!(fail.drift && fail.reason.contains("onDrift = fail"));
+        let refreshed = keep_refreshed_secret("n", Some(&inv("n", 0o600)), &file("r", 0o600));
+        assert_eq!(refreshed.map(|d| (d.action, d.drift)), Some((Action::Noop, false)));
+        let master_moved = keep_refreshed_secret("m", Some(&inv("n", 0o600)), &file("r", 0o600));
+        assert_eq!(master_moved, None, "the master's new copy wins");
+        assert_eq!(
+            keep_refreshed_secret("n", None, &file("r", 0o600)),
+            None,
+            "never written"
+        );
         let link = decide_write("n", 0o644, None, &Observed::Symlink, OnDrift::Overwrite);
         assert_eq!((link.obstruction, link.drift), (Some("symlink"), true));
     }

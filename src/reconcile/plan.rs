@@ -8,13 +8,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON, classify, is_runtime_state};
+use crate::codex::layout::{CONFIG_TOML, HOOKS_JSON, classify, is_runtime_state, is_secret};
 use crate::follower::local::{McpInstall, OnDrift};
 use crate::model::FileClass;
 use crate::paths::Roots;
 
 use super::ReconcileError;
-use super::compare::{Decision, decide_remove, decide_write};
+use super::compare::{Decision, decide_remove, decide_write, keep_refreshed_secret};
 use super::graph::order;
 use super::host::{Host, Observed};
 use super::inventory::Inventory;
@@ -227,7 +227,12 @@ pub fn build(
             (Some(outcome), CONFIG_TOML) => super::config_step::decide(outcome, file, &actual, policy),
             _ => None,
         };
-        let decision = merged.unwrap_or_else(|| {
+        let refreshed = || {
+            is_secret(&file.path)
+                .then(|| keep_refreshed_secret(&file.sha256, inventory.files.get(&file.path), &actual))
+                .flatten()
+        };
+        let decision = merged.or_else(refreshed).unwrap_or_else(|| {
             decide_write(
                 &file.sha256,
                 file.mode,
