@@ -55,7 +55,7 @@ pub fn merge_into(
             parse_config(std::path::Path::new(CONFIG_TOML), &text).map_err(super::render::RenderError::from)?
         }
         None if desired.excludes(CONFIG_TOML) => return Ok(()),
-        None if !inventory.config_keys.is_empty() => DocumentMut::new(),
+        None if !inventory.owned_keys().is_empty() => DocumentMut::new(),
         None => return Ok(()),
     };
     let abs = roots.codex_home.join(CONFIG_TOML);
@@ -70,7 +70,12 @@ pub fn merge_into(
         },
     };
     let owned_before = owned_before(inventory, roots, host)?;
-    let merged = merge(&owned_doc, disk.as_ref(), &owned_before, policy);
+    let mut merged = merge(&owned_doc, disk.as_ref(), &owned_before, policy);
+    if let Some(ceiling) = &desired.restore_owned {
+        // A rollback restores the whole file, the follower's own keys in it too: it owns only
+        // what codexport owned in that generation.
+        merged.owned.retain(|key, _| ceiling.contains_key(key));
+    }
     let bytes = merged.doc.to_string().into_bytes();
     let file = DesiredFile {
         path: CONFIG_TOML.into(),
@@ -97,14 +102,15 @@ pub fn merge_into(
 }
 
 /// Keys codexport owned after the last apply. Inventories written before key ownership have
-/// none recorded: then every key of the config.toml codexport last wrote counts as owned.
+/// none recorded (`None`, not an empty set): then every key of the config.toml codexport last
+/// wrote counts as owned.
 fn owned_before(
     inventory: &Inventory,
     roots: &Roots,
     host: &dyn Host,
 ) -> Result<BTreeMap<String, String>, ReconcileError> {
-    if !inventory.config_keys.is_empty() {
-        return Ok(inventory.config_keys.clone());
+    if let Some(keys) = &inventory.config_keys {
+        return Ok(keys.clone());
     }
     let Some(last) = inventory.files.get(CONFIG_TOML) else {
         return Ok(BTreeMap::new());

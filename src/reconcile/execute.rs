@@ -229,6 +229,7 @@ pub fn execute(
                 .map(|s| s.path.clone())
                 .collect(),
             backup_dir: format!("{BACKUPS}/{generation}"),
+            config_keys: Some(next.owned_keys().clone()),
             // The stat cache describes the disk now, not the generation: left out.
             files: next
                 .files
@@ -336,11 +337,13 @@ fn next_inventory(plan: &Plan, desired: &Desired, inventory: &Inventory) -> Inve
             inventory.applied_at.clone()
         },
         files,
-        config_keys: desired
-            .config
-            .as_ref()
-            .map(|c| c.merge.owned.clone())
-            .unwrap_or_default(),
+        config_keys: Some(
+            desired
+                .config
+                .as_ref()
+                .map(|c| c.merge.owned.clone())
+                .unwrap_or_default(),
+        ),
     }
 }
 

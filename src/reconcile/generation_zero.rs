@@ -77,6 +77,8 @@ pub fn record(
         changed: files.keys().cloned().collect(),
         backup_dir: format!("{BACKUPS}/{generation}"),
         files,
+        // Before codexport: it owned nothing.
+        config_keys: Some(BTreeMap::new()),
     };
     generations::save(host, codexport_home, &record)
 }

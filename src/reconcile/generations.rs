@@ -48,6 +48,12 @@ pub struct Generation {
     /// Every managed file after this generation (path -> sha256, mode); contents are in the store.
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub files: BTreeMap<String, InventoryEntry>,
+    /// The config.toml keys codexport owned after this generation (encoded key path ->
+    /// fingerprint, as in the inventory). A rollback to it owns no key outside this set, so it
+    /// never takes over keys the follower or its Codex wrote. `None` in records written before
+    /// it was kept (a rollback then owns no key the current inventory does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_keys: Option<BTreeMap<String, String>>,
 }
 
 /// Path of generation `n`'s record.

@@ -142,6 +142,7 @@ fn applied_state(
         config: None,
         exclude: settings.exclude.clone(),
         restore: false,
+        restore_owned: None,
     })
 }
 
@@ -163,7 +164,7 @@ fn config_with_trust(
     };
     let text = String::from_utf8_lossy(&before).into_owned();
     let mut doc = parse_config(&abs, &text).map_err(RenderError::from)?;
-    let mut owned = inventory.config_keys.clone();
+    let mut owned = inventory.owned_keys().clone();
     let mut removed = Vec::new();
     if let Some(old) = old_key.filter(|k| trust.is_none_or(|(new, _)| new != k)) {
         let gone = trust_leaves(old, "");

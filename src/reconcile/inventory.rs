@@ -44,9 +44,19 @@ pub struct Inventory {
     pub files: BTreeMap<String, InventoryEntry>,
     /// Keys of config.toml codexport wrote (dotted key path -> fingerprint of the value
     /// written, see [`crate::codex::keys`]); every other key of the file belongs to Codex or
-    /// to the user and is kept.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub config_keys: BTreeMap<String, String>,
+    /// to the user and is kept. `None` only in inventories written before key ownership
+    /// (then every key of the config.toml codexport last wrote counts as owned); `Some` of an
+    /// empty map when codexport owns no key (e.g. after `rollback --to 0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_keys: Option<BTreeMap<String, String>>,
+}
+
+impl Inventory {
+    /// The config.toml keys codexport owns as recorded (empty when none are recorded).
+    pub fn owned_keys(&self) -> &BTreeMap<String, String> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        self.config_keys.as_ref().unwrap_or(&NONE)
+    }
 }
 
 /// Path under `codexport_home`.

@@ -309,6 +309,12 @@ pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Appli
             class,
         });
     }
+    // Ownership never grows by a rollback: the target's keys, or (a record from before they
+    // were kept) the keys codexport owns now.
+    let restore_owned = match &target.config_keys {
+        Some(keys) => keys.clone(),
+        None => inventory::load(host, &roots.codexport_home)?.owned_keys().clone(),
+    };
     let desired = render::Desired {
         revision: target.revision.clone(),
         files,
@@ -316,6 +322,7 @@ pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Appli
         config: None,
         exclude: settings.exclude.clone(),
         restore: true,
+        restore_owned: Some(restore_owned),
     };
     let prepared = plan_for(roots, desired, OnDrift::Overwrite, settings, host)?;
     run(

@@ -154,6 +154,9 @@ pub struct Desired {
     /// is not kept from the disk (hooks.json is not re-based on the follower's own file, which
     /// a render of a master without hooks.json does).
     pub restore: bool,
+    /// A rollback's ceiling on config.toml ownership: the keys the restored generation owned.
+    /// The merge owns no key outside it (the restored file also holds keys the follower wrote).
+    pub restore_owned: Option<BTreeMap<String, String>>,
 }
 
 impl Desired {
@@ -346,6 +349,7 @@ pub fn render(
         config: None,
         exclude: local.settings.exclude.clone(),
         restore: false,
+        restore_owned: None,
     })
 }
 
