@@ -32,6 +32,8 @@ pub struct ExecuteOptions {
     pub allow_mass_delete: bool,
     /// Generations kept after this run.
     pub keep_generations: usize,
+    /// No operator runs it (the SessionStart hook): recorded in the generation.
+    pub unattended: bool,
 }
 
 /// What an apply did.
@@ -230,6 +232,7 @@ pub fn execute(
                 .collect(),
             backup_dir: format!("{BACKUPS}/{generation}"),
             config_keys: Some(next.owned_keys().clone()),
+            unattended: options.unattended,
             // The stat cache describes the disk now, not the generation: left out.
             files: next
                 .files

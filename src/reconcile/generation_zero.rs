@@ -79,6 +79,7 @@ pub fn record(
         files,
         // Before codexport: it owned nothing.
         config_keys: Some(BTreeMap::new()),
+        unattended: false,
     };
     generations::save(host, codexport_home, &record)
 }

@@ -54,6 +54,11 @@ pub struct Generation {
     /// it was kept (a rollback then owns no key the current inventory does not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_keys: Option<BTreeMap<String, String>>,
+    /// True when no operator ran it (the SessionStart hook). The safety valve measures
+    /// deletions against the newest generation an operator ran, so a master cannot walk files
+    /// away a little at a time through unattended runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unattended: bool,
 }
 
 /// Path of generation `n`'s record.

@@ -241,6 +241,7 @@ fn attempt(roots: &Roots, deadline: Instant, (applying, backed_off): (&AtomicBoo
     applying.store(true, Ordering::SeqCst);
     let options = ApplyOptions {
         mcp_install: Some(McpInstall::Manual),
+        unattended: true,
         ..Default::default()
     };
     match super::apply_staged_locked(roots, &RealHost, &options) {

@@ -81,6 +81,7 @@ pub fn apply_hook_only(roots: &Roots, host: &dyn Host) -> Result<Option<HookAppl
         kind: GenerationKind::Apply,
         allow_mass_delete: false,
         keep_generations: settings.keep_generations,
+        unattended: false,
     };
     let report = super::execute::execute(
         &plan,

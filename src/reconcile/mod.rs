@@ -233,6 +233,8 @@ pub struct ApplyOptions {
     pub mcp_install: Option<McpInstall>,
     /// Told about each MCP artifact install (a spinner on a terminal).
     pub progress: crate::progress::SharedProgress,
+    /// No operator runs it (the SessionStart hook); see [`generations::Generation::unattended`].
+    pub unattended: bool,
 }
 
 /// What [`apply_staged`] did.
@@ -259,15 +261,13 @@ pub fn apply_staged_locked(roots: &Roots, host: &dyn Host, options: &ApplyOption
     if let Some(saved) = &options.expected {
         check_saved(saved, &prepared.plan)?;
     }
-    run(
-        roots,
-        host,
-        recovered,
-        prepared,
-        GenerationKind::Apply,
-        options.allow_mass_delete,
-        &*options.progress,
-    )
+    let execute = ExecuteOptions {
+        kind: GenerationKind::Apply,
+        allow_mass_delete: options.allow_mass_delete,
+        keep_generations: prepared.settings.keep_generations,
+        unattended: options.unattended,
+    };
+    run(roots, host, recovered, prepared, execute, &*options.progress)
 }
 
 /// Under the lock: restore generation `to` (default: the one before the newest) byte for byte
@@ -325,15 +325,13 @@ pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Appli
         restore_owned: Some(restore_owned),
     };
     let prepared = plan_for(roots, desired, OnDrift::Overwrite, settings, host)?;
-    run(
-        roots,
-        host,
-        recovered,
-        prepared,
-        GenerationKind::Rollback,
-        true,
-        &crate::progress::NoProgress,
-    )
+    let execute = ExecuteOptions {
+        kind: GenerationKind::Rollback,
+        allow_mass_delete: true,
+        keep_generations: prepared.settings.keep_generations,
+        unattended: false,
+    };
+    run(roots, host, recovered, prepared, execute, &crate::progress::NoProgress)
 }
 
 fn run(
@@ -341,10 +339,10 @@ fn run(
     host: &dyn Host,
     recovered: Vec<journal::Recovered>,
     prepared: Prepared,
-    kind: GenerationKind,
-    allow_mass_delete: bool,
+    options: ExecuteOptions,
     progress: &dyn crate::progress::Progress,
 ) -> Result<Applied, ReconcileError> {
+    let kind = options.kind;
     let started = std::time::Instant::now();
     // A machine where Codex never ran has no ~/.codex: create it as Codex would (0700). A
     // symlink to a directory (dotfiles managers) is not Absent and stays as it is.
@@ -352,11 +350,6 @@ fn run(
         host.create_private_dir_all(&roots.codex_home)?;
         tracing::info!(path = %roots.codex_home.display(), "created the Codex home (0700)");
     }
-    let options = ExecuteOptions {
-        kind,
-        allow_mass_delete,
-        keep_generations: prepared.settings.keep_generations,
-    };
     let report = execute::execute(
         &prepared.plan,
         &prepared.desired,

@@ -341,7 +341,8 @@ pub fn build(
     let ordered = order(&ids, &edges)?;
     let steps: Vec<PlanStep> = ordered.into_iter().filter_map(|id| steps.remove(&id)).collect();
     let summary = summarize(&steps);
-    let refusal = super::valve::refusal(&steps, desired, inventory, codex_home, host)?;
+    let homes = (codex_home, roots.codexport_home.as_path());
+    let refusal = super::valve::refusal(&steps, desired, inventory, homes, host)?;
     Ok(Plan {
         revision: desired.revision.clone(),
         applied_revision: inventory.revision.clone(),

@@ -2,11 +2,13 @@
 //! [`refusal`]). Reads the disk through the [`Host`] only to count the files below a directory
 //! a write would move aside.
 
+use std::collections::HashSet;
 use std::path::Path;
 
-use crate::codex::layout::CONFIG_TOML;
+use crate::codex::layout::{CONFIG_TOML, is_runtime_state};
 
 use super::ReconcileError;
+use super::generations::{self, Generation, GenerationKind};
 use super::host::{Host, Observed};
 use super::inventory::Inventory;
 use super::plan::{Action, PlanStep, StepKind};
@@ -20,6 +22,12 @@ use super::render::{Desired, Root};
 /// but backups are pruned with their generation, so this is where a master that names the
 /// user's own trees is stopped.
 ///
+/// Deletions are also measured against the newest generation an operator ran (not the
+/// SessionStart hook; the largest kept one when every kept generation is unattended): a
+/// revision that leaves out more than half of the files managed then is refused. So a master
+/// cannot walk the files away through unattended runs, by padding (add 12 files, then drop
+/// the 10 real ones) or halving (10 -> 5 -> 3 -> ...). An operator's run moves the reference.
+///
 /// Except on the first apply (inventory generation 0): the files it replaces are kept for
 /// good in generation 0 (see `generation_zero`), so replacing the follower's own `auth.json`
 /// or `AGENTS.md` at join loses nothing and is not counted. What generation 0 does not keep
@@ -28,7 +36,7 @@ pub(super) fn refusal(
     steps: &[PlanStep],
     desired: &Desired,
     inventory: &Inventory,
-    codex_home: &Path,
+    (codex_home, codexport_home): (&Path, &Path),
     host: &dyn Host,
 ) -> Result<Option<String>, ReconcileError> {
     let managed = inventory.files.len();
@@ -40,6 +48,11 @@ pub(super) fn refusal(
         return Ok(Some(format!(
             "this revision deletes {deletes} of the {managed} files codexport manages"
         )));
+    }
+    if deletes > 0
+        && let Some(reason) = since_operator(desired, codexport_home, host)?
+    {
+        return Ok(Some(reason));
     }
     let wanted = desired.files.iter().filter(|f| f.root == Root::CodexHome).count();
     let base = managed.max(wanted);
@@ -66,6 +79,41 @@ pub(super) fn refusal(
         Some(outcome) => outcome.owned_empty && !outcome.merge.removed.is_empty(),
     };
     Ok(emptied.then(|| "this revision empties config.toml".to_string()))
+}
+
+/// The deletion rule against the reference generation (see [`refusal`]); `None` when it
+/// allows the plan or there is no reference yet.
+fn since_operator(desired: &Desired, codexport_home: &Path, host: &dyn Host) -> Result<Option<String>, ReconcileError> {
+    let kept: Vec<Generation> = generations::list(host, codexport_home)?
+        .into_iter()
+        .filter(|g| g.kind != GenerationKind::Original)
+        .collect();
+    let reference = kept
+        .iter()
+        .rev()
+        .find(|g| !g.unattended)
+        .or_else(|| kept.iter().max_by_key(|g| g.files.len()));
+    let Some(reference) = reference else {
+        return Ok(None);
+    };
+    let wanted: HashSet<&str> = desired
+        .files
+        .iter()
+        .filter(|f| f.root == Root::CodexHome)
+        .map(|f| f.path.as_str())
+        .collect();
+    let gone = reference
+        .files
+        .keys()
+        .filter(|p| !wanted.contains(p.as_str()) && !desired.excludes(p) && !is_runtime_state(p))
+        .count();
+    let had = reference.files.len();
+    Ok((gone * 2 > had).then(|| {
+        format!(
+            "this revision leaves out {gone} of the {had} files codexport managed at generation {} (the last one an operator ran)",
+            reference.number
+        )
+    }))
 }
 
 /// Files counted below one moved-aside directory, at most (enough to trip the valve).
