@@ -42,6 +42,11 @@ pub(super) struct ReconcileArgs {
     /// Total budget of a --hook run (connect + fetch + apply), in milliseconds.
     #[arg(long, value_name = "MS", requires = "hook", default_value_t = crate::follower::hook::DEFAULT_BUDGET_MS)]
     pub(super) timeout_ms: u64,
+    /// The background apply a --hook run hands off when the apply does not fit in its budget
+    /// (started by the hook, not by hand): applies the staged revision, records the outcome
+    /// like a hook run, always exits 0.
+    #[arg(long, hide = true, conflicts_with_all = ["hook", "allow_mass_delete"])]
+    pub(super) handed_off: bool,
 }
 
 #[derive(Debug, Args)]

@@ -208,6 +208,14 @@ pub(super) fn run_hook(timeout_ms: u64) -> u8 {
     Exit::Ok.code()
 }
 
+/// `codexport reconcile --handed-off`: the hook's background apply; always exit 0.
+pub(super) fn run_handed_off() -> u8 {
+    if let Ok(roots) = Roots::from_env() {
+        crate::reconcile::hook_handoff::finish(&roots);
+    }
+    Exit::Ok.code()
+}
+
 /// The SessionStart JSON Codex writes to stdin, if any: read in a thread while the hook runs,
 /// so an open, silent stdin never holds it; the returned closure waits at most [`STDIN_WAIT`]
 /// more for it. Capped; anything unparseable is ignored.

@@ -66,7 +66,7 @@ pub(super) fn init(cli: &Cli) {
     let (mode, home) = match &cli.command {
         Command::Completions(_) | Command::Man | Command::Demo(_) => (Mode::Terminal, None),
         Command::Mcp(super::mcp::McpCommand::Run(_)) => (Mode::FileOnly, super::mcp::launcher_home()),
-        Command::Reconcile(args) if args.hook => (Mode::Hook, codexport_home()),
+        Command::Reconcile(args) if args.hook || args.handed_off => (Mode::Hook, codexport_home()),
         _ => (Mode::Terminal, codexport_home()),
     };
     let creates_home = matches!(

@@ -181,6 +181,11 @@ pub fn main() -> u8 {
     {
         return hook::run_hook(args.timeout_ms);
     }
+    if let Command::Reconcile(args) = &cli.command
+        && args.handed_off
+    {
+        return hook::run_handed_off();
+    }
     match run(cli) {
         Ok(exit) => exit.code(),
         // The reader of our stdout went away (`codexport man | head`): not an error.

@@ -176,18 +176,21 @@ fn sync_once(
 
 /// The hook's sync: the caller holds the lock; every request gets `timeout` (what is left of
 /// the budget). Asks `/v1/meta` with `If-None-Match: <applied revision>` first, so an unchanged
-/// master costs one small request: `Ok(None)` then.
+/// master costs one small request: `Ok(None)` then. `answered` is set once the master has
+/// announced a new revision (the hook then knows a slow download is not a silent master).
 pub fn sync_for_hook(
     roots: &Roots,
     enrollment: &Enrollment,
     applied_revision: Option<String>,
     timeout: std::time::Duration,
+    answered: &std::sync::atomic::AtomicBool,
 ) -> Result<Option<SyncOutcome>, FollowerError> {
     let client = MasterClient::with_timeout(&enrollment.master, Some(enrollment.token.clone()), timeout)?
         .identify(&enrollment.name, applied_revision.clone());
     let Some(meta) = client.meta(applied_revision.as_deref())? else {
         return Ok(None);
     };
+    answered.store(true, std::sync::atomic::Ordering::SeqCst);
     stage_from(roots, enrollment, &client, meta, &NoProgress).map(Some)
 }
 

@@ -2,7 +2,8 @@
 //!
 //! - a hard total budget (connect + fetch + apply); when it runs out the run gives up and
 //!   reports it (an apply already under way gets a short grace period, and an interrupted one
-//!   is rolled back by the journal at the next run);
+//!   is rolled back by the journal at the next run); an apply that would not fit in what is
+//!   left is handed off to a background run instead ([`super::hook_handoff`]);
 //! - skips at once when another codexport run holds the lock;
 //! - asks `/v1/meta` with `If-None-Match: <applied revision>` first: an unchanged master costs
 //!   one small request;
@@ -33,8 +34,10 @@ pub const LAST_FILE: &str = "hook-last.json";
 pub const LOG_FILE: &str = "logs/hook.log";
 /// The log is rotated to `hook.log.1` beyond this size, in bytes.
 pub const LOG_MAX_BYTES: u64 = 256 * 1024;
-/// Extra time an apply already under way may take after the budget ran out.
-pub const APPLY_GRACE: Duration = Duration::from_millis(1500);
+/// Extra time an apply already under way may take after the budget ran out. Short: an apply
+/// that does not fit is handed off before it starts ([`super::hook_handoff`]), so this only
+/// covers one that was estimated to fit.
+pub const APPLY_GRACE: Duration = Duration::from_millis(500);
 
 /// What one hook run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +64,9 @@ pub enum Outcome {
     /// The master did not answer lately: not contacted this time
     /// ([`crate::follower::backoff`]).
     Backoff,
+    /// The apply did not fit in the budget: a background run applies it
+    /// ([`super::hook_handoff`]).
+    HandedOff,
 }
 
 impl Outcome {
@@ -77,6 +83,7 @@ impl Outcome {
             Outcome::Drift => "drift",
             Outcome::Error => "error",
             Outcome::Backoff => "backoff",
+            Outcome::HandedOff => "handed-off",
         }
     }
 }
@@ -134,15 +141,12 @@ pub fn run(roots: &Roots, budget: Duration, session: impl FnOnce() -> Option<ser
         return record;
     }
     let deadline = started + budget;
-    let applying = Arc::new(AtomicBool::new(false));
-    let backed_off = Arc::new(AtomicBool::new(false));
+    let flags = Arc::new(Flags::default());
     let (tx, rx) = std::sync::mpsc::channel();
     let worker_roots = roots.clone();
-    let worker_applying = Arc::clone(&applying);
-    let worker_backed_off = Arc::clone(&backed_off);
+    let worker_flags = Arc::clone(&flags);
     let spawned = std::thread::Builder::new().name("hook".into()).spawn(move || {
-        let flags = (&*worker_applying, &*worker_backed_off);
-        let result = std::panic::catch_unwind(|| attempt(&worker_roots, deadline, flags))
+        let result = std::panic::catch_unwind(|| attempt(&worker_roots, deadline, &worker_flags))
             .unwrap_or_else(|_| (Outcome::Error, None, Some("internal error (panic)".to_string())));
         let _ = tx.send(result);
     });
@@ -150,15 +154,26 @@ pub fn run(roots: &Roots, budget: Duration, session: impl FnOnce() -> Option<ser
         Err(e) => (Outcome::Error, None, Some(e.to_string())),
         Ok(_) => match rx.recv_timeout(budget) {
             Ok(result) => result,
-            Err(_) if applying.load(Ordering::SeqCst) => rx.recv_timeout(APPLY_GRACE).unwrap_or((
+            Err(_) if flags.applying.load(Ordering::SeqCst) => rx.recv_timeout(APPLY_GRACE).unwrap_or((
                 Outcome::Timeout,
                 None,
                 Some(format!("the apply did not finish within the budget + {APPLY_GRACE:?}")),
             )),
+            Err(_) if flags.answered.load(Ordering::SeqCst) => {
+                // The master answered and is still sending a big revision: the background run
+                // goes on with it (the worker stops before applying; the lock is released when
+                // this process ends, and the background run waits for it).
+                flags.gave_up.store(true, Ordering::SeqCst);
+                hand_off(
+                    roots,
+                    None,
+                    format!("the download did not finish in the {} ms budget", budget.as_millis()),
+                )
+            }
             Err(_) => {
-                // Still talking to the master when the budget ran out: back off.
+                // Still waiting for the master when the budget ran out: back off.
                 let message = format!("gave up after {} ms (the budget)", budget.as_millis());
-                bump_once(roots, &backed_off, &message);
+                bump_once(roots, &flags.backed_off, &message);
                 (Outcome::Timeout, None, Some(message))
             }
         },
@@ -187,7 +202,8 @@ pub fn run(roots: &Roots, budget: Duration, session: impl FnOnce() -> Option<ser
     record
 }
 
-type Attempt = (Outcome, Option<String>, Option<String>);
+/// (outcome, revision, message) of one attempt.
+pub(super) type Attempt = (Outcome, Option<String>, Option<String>);
 
 /// Bump the back-off once per hook run: the worker, still talking to the master, fails too
 /// after the main thread gave up on it (two bumps doubled the first interval).
@@ -197,16 +213,47 @@ fn bump_once(roots: &Roots, backed_off: &AtomicBool, reason: &str) {
     }
 }
 
-/// `flags`: (set when the apply starts, set when the back-off was bumped).
-fn attempt(roots: &Roots, deadline: Instant, (applying, backed_off): (&AtomicBool, &AtomicBool)) -> Attempt {
-    let _lock = match RealHost.lock(&roots.codexport_home.join("lock"), Duration::ZERO) {
+/// What the worker and the hook's main thread tell each other.
+#[derive(Default)]
+struct Flags {
+    /// Set when the apply starts.
+    applying: AtomicBool,
+    /// Set when the back-off was bumped.
+    backed_off: AtomicBool,
+    /// Set when the master announced a new revision.
+    answered: AtomicBool,
+    /// Set when the main thread handed the run off: the worker must not start applying.
+    gave_up: AtomicBool,
+}
+
+/// Start the background run ([`super::hook_handoff`]) and say so.
+fn hand_off(roots: &Roots, revision: Option<String>, why: String) -> Attempt {
+    match super::hook_handoff::spawn(roots, revision.clone()) {
+        Ok(pid) => (
+            Outcome::HandedOff,
+            revision,
+            Some(format!("{why}: going on in the background (pid {pid})")),
+        ),
+        Err(e) => (
+            Outcome::Error,
+            None,
+            Some(format!("{why}; could not start the background run: {e}")),
+        ),
+    }
+}
+
+fn attempt(roots: &Roots, deadline: Instant, flags: &Flags) -> Attempt {
+    let lock = match RealHost.lock(&roots.codexport_home.join("lock"), Duration::ZERO) {
         Ok(lock) => lock,
         Err(LockError::Held { .. }) => {
-            return (
-                Outcome::Skipped,
-                None,
-                Some("another codexport run holds the lock".into()),
-            );
+            let why = match super::hook_handoff::Handoff::load(&roots.codexport_home) {
+                Some(h) => format!(
+                    "the background apply an earlier hook run handed off (pid {}, since {}) holds the lock",
+                    h.pid, h.at
+                ),
+                None => "another codexport run holds the lock".into(),
+            };
+            return (Outcome::Skipped, None, Some(why));
         }
         Err(e) => return (Outcome::Error, None, Some(e.to_string())),
     };
@@ -218,37 +265,42 @@ fn attempt(roots: &Roots, deadline: Instant, (applying, backed_off): (&AtomicBoo
         .ok()
         .and_then(|i| i.revision);
     let left = deadline.saturating_duration_since(Instant::now());
-    let synced = crate::follower::sync::sync_for_hook(roots, &enrollment, applied.clone(), left);
+    let synced = crate::follower::sync::sync_for_hook(roots, &enrollment, applied.clone(), left, &flags.answered);
     match &synced {
+        // A slow download from a master that answered is handed off, not backed off from.
+        Err(FollowerError::Interrupted { .. }) if flags.answered.load(Ordering::SeqCst) => {}
         Err(e @ (FollowerError::Unreachable { .. } | FollowerError::Interrupted { .. })) => {
-            bump_once(roots, backed_off, &e.to_string());
+            bump_once(roots, &flags.backed_off, &e.to_string());
         }
         // The master answered (even to refuse): no back-off.
         _ => Backoff::clear(&roots.codexport_home),
     }
-    match synced {
+    let staged = match synced {
         Ok(None) => return (Outcome::UpToDate, applied, None),
-        Ok(Some(_)) => {}
+        Ok(Some(outcome)) => Some(outcome.revision),
         Err(e) => return sync_failure(e),
+    };
+    if flags.gave_up.load(Ordering::SeqCst) {
+        return (Outcome::HandedOff, staged, None);
     }
-    if Instant::now() >= deadline {
-        return (
-            Outcome::Timeout,
-            None,
-            Some("staged; the apply is left for the next run".into()),
-        );
-    }
-    applying.store(true, Ordering::SeqCst);
+    flags.applying.store(true, Ordering::SeqCst);
+    let left = deadline.saturating_duration_since(Instant::now());
     let options = ApplyOptions {
         mcp_install: Some(McpInstall::Manual),
         unattended: true,
+        max_changes: Some(super::hook_handoff::max_changes(left)),
         ..Default::default()
     };
-    match super::apply_staged_locked(roots, &RealHost, &options) {
-        Ok(done) if done.report.generation.is_some() => (Outcome::Applied, Some(done.report.revision), None),
-        Ok(done) => (Outcome::UpToDate, Some(done.report.revision), None),
-        Err(e) => apply_failure(e),
-    }
+    let too_big = match super::apply_staged_locked(roots, &RealHost, &options) {
+        Ok(done) if done.report.generation.is_some() => return (Outcome::Applied, Some(done.report.revision), None),
+        Ok(done) => return (Outcome::UpToDate, Some(done.report.revision), None),
+        Err(ReconcileError::OverBudget { changes, .. }) => changes,
+        Err(e) => return apply_failure(e),
+    };
+    // The background run needs the lock.
+    drop(lock);
+    let why = format!("{too_big} changes do not fit in the {} ms left", left.as_millis());
+    hand_off(roots, staged, why)
 }
 
 fn sync_failure(e: FollowerError) -> Attempt {
@@ -269,7 +321,8 @@ fn follower_outcome(e: &FollowerError) -> Outcome {
     }
 }
 
-fn apply_failure(e: ReconcileError) -> Attempt {
+/// The outcome of a failed apply.
+pub(super) fn apply_failure(e: ReconcileError) -> Attempt {
     let outcome = match &e {
         ReconcileError::Follower(f) => follower_outcome(f),
         ReconcileError::Refused(_) => Outcome::Refused,
@@ -281,7 +334,7 @@ fn apply_failure(e: ReconcileError) -> Attempt {
 }
 
 /// Record the outcome and append one log line (rotating the log past [`LOG_MAX_BYTES`]).
-fn save(roots: &Roots, record: &HookRecord) -> std::io::Result<()> {
+pub(super) fn save(roots: &Roots, record: &HookRecord) -> std::io::Result<()> {
     let home = &roots.codexport_home;
     crate::fs::create_private_dir(home)?;
     let json = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;

@@ -14,6 +14,7 @@ mod execute_step;
 pub mod generation_zero;
 pub mod generations;
 pub mod graph;
+pub mod hook_handoff;
 pub mod hook_run;
 pub mod hook_scope;
 pub mod host;
@@ -96,6 +97,15 @@ pub enum ReconcileError {
     /// Enrollment or the staged document.
     #[error(transparent)]
     Follower(#[from] crate::follower::FollowerError),
+    /// The plan has more changes than the caller can apply in its time ([`ApplyOptions::max_changes`]);
+    /// nothing was written.
+    #[error("the plan has {changes} changes, more than the {max} that fit in the time left")]
+    OverBudget {
+        /// Changes in the plan.
+        changes: usize,
+        /// The most the caller allowed.
+        max: usize,
+    },
     /// I/O outside any step (inventory, lock, journal, backups directory).
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -120,7 +130,8 @@ impl ExitStatus for ReconcileError {
             | ReconcileError::Locked(_)
             | ReconcileError::Refused(_)
             | ReconcileError::Drift(_)
-            | ReconcileError::StalePlan(_) => Exit::Drift,
+            | ReconcileError::StalePlan(_)
+            | ReconcileError::OverBudget { .. } => Exit::Drift,
             ReconcileError::RolledBack { .. } => Exit::RolledBack,
             ReconcileError::NoGeneration(_) => Exit::Usage,
             ReconcileError::Graph(_) | ReconcileError::Io(_) => Exit::Error,
@@ -136,6 +147,7 @@ impl ExitStatus for ReconcileError {
             ReconcileError::Drift(_) => "look at `codexport plan`; set onDrift = \"overwrite\" or \"keep\" in local.toml, or undo the local edits".into(),
             ReconcileError::StalePlan(_) => "run `codexport plan` again and review the new plan".into(),
             ReconcileError::NoGeneration(_) => "list generations with `codexport generations`".into(),
+            ReconcileError::OverBudget { .. } => "run `codexport apply`, which has no time budget".into(),
             ReconcileError::RolledBack { undo_failures, .. } if !undo_failures.is_empty() => {
                 journal::KEPT_FIX.into()
             }
@@ -235,6 +247,9 @@ pub struct ApplyOptions {
     pub progress: crate::progress::SharedProgress,
     /// No operator runs it (the SessionStart hook); see [`generations::Generation::unattended`].
     pub unattended: bool,
+    /// Execute only a plan of at most this many changes, else [`ReconcileError::OverBudget`]
+    /// before anything is written (the hook hands a bigger one off, [`hook_handoff`]).
+    pub max_changes: Option<usize>,
 }
 
 /// What [`apply_staged`] did.
@@ -260,6 +275,16 @@ pub fn apply_staged_locked(roots: &Roots, host: &dyn Host, options: &ApplyOption
     let prepared = prepare_with(roots, host, options.mcp_install)?;
     if let Some(saved) = &options.expected {
         check_saved(saved, &prepared.plan)?;
+    }
+    let plan = &prepared.plan;
+    let changes = plan.summary.create + plan.summary.update + plan.summary.delete;
+    // A refusal or blocking drift is reported as such, never handed off.
+    if let Some(max) = options.max_changes
+        && changes > max
+        && plan.refusal.is_none()
+        && plan.blocking_drift().is_empty()
+    {
+        return Err(ReconcileError::OverBudget { changes, max });
     }
     let execute = ExecuteOptions {
         kind: GenerationKind::Apply,
