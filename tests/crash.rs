@@ -160,11 +160,16 @@ impl Fixture {
 }
 
 fn crash_at(fixture: &Fixture, failpoints: &str) {
+    crash_running(fixture, &["apply"], failpoints);
+}
+
+/// `args` (an apply, or the hook's handed-off background run) aborted at `failpoints`.
+fn crash_running(fixture: &Fixture, args: &[&str], failpoints: &str) {
     fixture.restore();
     let out = fixture
         .pair
         .follower
-        .command(&["apply"])
+        .command(args)
         .env("FAILPOINTS", failpoints)
         .output()
         .unwrap();
@@ -237,6 +242,25 @@ fn a_run_killed_anywhere_is_recovered_by_the_next() {
     }
     for steps in [25, 400] {
         kill_while_paused(&fixture, steps);
+    }
+}
+
+/// The SessionStart hook's background run (`reconcile --handed-off`, issue 19 item 3) dies at
+/// fail points like any apply; the next run recovers it from its journal and converges.
+#[test]
+fn the_hooks_background_run_killed_anywhere_is_recovered_by_the_next() {
+    let fixture = Fixture::new();
+    let points = [
+        "execute::step=0*off->return",
+        "execute::step=200*off->return",
+        "fs::before-rename=100*off->return",
+        "execute::after-backup=60*off->return",
+        "execute::before-inventory=return",
+        "execute::before-commit=return",
+        "journal::after-commit=return",
+    ];
+    for p in points {
+        crash_running(&fixture, &["reconcile", "--handed-off"], p);
     }
 }
 
