@@ -9,7 +9,9 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 mod beneath;
+mod regular;
 pub use beneath::Beneath;
+pub use regular::{READ_CAP, STATE_DIRS, read_regular, refuse_linked_state_dirs};
 
 /// Name prefix of the temp files of atomic writes (a crash can leave one; recovery removes them).
 pub const TEMP_PREFIX: &str = ".codexport-tmp-";

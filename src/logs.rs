@@ -95,7 +95,12 @@ pub struct DailyFile {
 
 impl DailyFile {
     /// Create `$CODEXPORT_HOME/logs` (0700), delete files older than [`KEEP_DAYS`], open today's.
+    ///
+    /// Errors: a state directory of `codexport_home` that is a symlink
+    /// ([`crate::fs::refuse_linked_state_dirs`]), creating or opening the file.
     pub fn open(codexport_home: &Path) -> std::io::Result<Self> {
+        // A symlinked logs/ would put (redacted) logs wherever it points: refused, no file log.
+        crate::fs::refuse_linked_state_dirs(codexport_home)?;
         Self::with_cap(&codexport_home.join(LOGS_DIR), MAX_FILE_BYTES)
     }
 

@@ -135,6 +135,7 @@ fn sync_with(
 ) -> Result<SyncOutcome, FollowerError> {
     // One writer of the store at a time: staging writes two files (state + signature).
     let _lock = lock(roots)?;
+    crate::fs::refuse_linked_state_dirs(&roots.codexport_home).map_err(FollowerError::Io)?;
     let started = Instant::now();
     let mut retries = 0;
     loop {

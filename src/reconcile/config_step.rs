@@ -59,9 +59,16 @@ pub fn merge_into(
         None => return Ok(()),
     };
     let abs = roots.codex_home.join(CONFIG_TOML);
-    let (disk, unreadable) = match host.read(&abs)? {
-        None => (None, None),
-        Some(bytes) => match std::str::from_utf8(&bytes)
+    // A link, FIFO or device planted at config.toml is not read (the plan moves it aside as
+    // an obstruction): unreadable, like a file that does not parse.
+    let read = match host.read(&abs) {
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(e.to_string()),
+        other => Ok(other?),
+    };
+    let (disk, unreadable) = match read {
+        Err(e) => (None, Some(e)),
+        Ok(None) => (None, None),
+        Ok(Some(bytes)) => match std::str::from_utf8(&bytes)
             .map_err(|_| "it is not UTF-8".to_string())
             .and_then(|t| parse_config(&abs, t).map_err(|e| e.to_string()))
         {

@@ -278,6 +278,11 @@ fn attempt(roots: &Roots, deadline: Instant, flags: &Flags) -> Attempt {
     let staged = match synced {
         Ok(None) => return (Outcome::UpToDate, applied, None),
         Ok(Some(outcome)) => Some(outcome.revision),
+        // A request cut off by the budget's own timeout is the budget running out, whatever
+        // the HTTP client calls it (it races the main thread's wait).
+        Err(e @ FollowerError::Unreachable { .. }) if Instant::now() >= deadline => {
+            return (Outcome::Timeout, None, Some(e.to_string()));
+        }
         Err(e) => return sync_failure(e),
     };
     if flags.gave_up.load(Ordering::SeqCst) {
@@ -341,6 +346,7 @@ pub(super) fn save(roots: &Roots, record: &HookRecord) -> std::io::Result<()> {
     // Not fsynced: a status record read by `status` and `doctor`, where an unreadable one
     // counts as none. An fsync here was a device flush on every Codex session start.
     crate::fs::write_atomic_unsynced(&home.join(LAST_FILE), &json, crate::fs::SECRET_MODE)?;
+    crate::fs::refuse_linked_state_dirs(home)?;
     let log = home.join(LOG_FILE);
     if let Some(dir) = log.parent() {
         crate::fs::create_private_dir(dir)?;

@@ -103,7 +103,9 @@ pub trait Host: Sync {
             Err(e) => Err(e),
         }
     }
-    /// Read a whole file; `None` when absent.
+    /// Read a whole regular file; `None` when absent. The real host never reads through a
+    /// symlink, never opens a FIFO or device, and caps the size ([`crate::fs::read_regular`]):
+    /// what is on disk may have been planted.
     fn read(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>>;
     /// Names in a directory, sorted; empty when the directory is absent.
     fn list_dir(&self, path: &Path) -> std::io::Result<Vec<String>>;
@@ -240,11 +242,8 @@ impl Host for RealHost {
     }
 
     fn read(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-        match fs_err::read(path) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        // Never through a link, never a FIFO or device, never past the cap.
+        crate::fs::read_regular(path, crate::fs::READ_CAP)
     }
 
     fn list_dir(&self, path: &Path) -> std::io::Result<Vec<String>> {

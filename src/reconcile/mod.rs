@@ -271,6 +271,7 @@ pub fn apply_staged(roots: &Roots, host: &dyn Host, options: &ApplyOptions) -> R
 
 /// [`apply_staged`] for a caller that already holds the lock (`reconcile --hook`).
 pub fn apply_staged_locked(roots: &Roots, host: &dyn Host, options: &ApplyOptions) -> Result<Applied, ReconcileError> {
+    crate::fs::refuse_linked_state_dirs(&roots.codexport_home)?;
     let recovered = journal::recover(host, &roots.codexport_home, &roots.codex_home)?;
     let prepared = prepare_with(roots, host, options.mcp_install)?;
     if let Some(saved) = &options.expected {
@@ -299,6 +300,7 @@ pub fn apply_staged_locked(roots: &Roots, host: &dyn Host, options: &ApplyOption
 /// from the store, recorded as a new generation.
 pub fn rollback(roots: &Roots, to: Option<u64>, host: &dyn Host) -> Result<Applied, ReconcileError> {
     let _lock = host.lock(&roots.codexport_home.join("lock"), LOCK_WAIT)?;
+    crate::fs::refuse_linked_state_dirs(&roots.codexport_home)?;
     let recovered = journal::recover(host, &roots.codexport_home, &roots.codex_home)?;
     let settings = LocalSettings::load(&roots.codexport_home)?;
     let all = generations::list(host, &roots.codexport_home)?;
